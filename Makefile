@@ -1,0 +1,41 @@
+# The two commands a new machine needs: `make demo` and `make test`. Everything else is their set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test setup system-deps models demo-video lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) system-deps
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+models: setup
+	$(BIN)/watchnet models pull
+
+demo-video: setup
+	@$(BIN)/watchnet demo fetch-video
+
+demo: models demo-video
+	$(BIN)/watchnet demo run
+
+test: models
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check watchnet tests bench
+	$(BIN)/mypy
+
+bench: models
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,26 @@
+"""The ``watchnet`` command. Each command group lives in its own module; this one only assembles them.
+
+Commands are thin: parse arguments, call the library, print. Errors that reach a user are printed as
+one clear line and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="watchnet",
+    help="Multi-camera video analytics: detect, track, match a watchlist, search history.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `watchnet --help` stays fast and one broken group cannot hide the others.
+    from watchnet.cli import models as models_cmd
+
+    app.add_typer(models_cmd.app, name="models")
+
+
+_register()

@@ -1,0 +1,163 @@
+"""The small typed records that every stage shares.
+
+Data flows one way (sources -> analysis -> events -> store -> api), and these records are the only
+things that cross a stage boundary. They are plain dataclasses holding numpy arrays, so they are cheap
+to create on the hot path and easy to pickle between camera processes.
+
+Per-frame batches of boxes travel as ``supervision.Detections`` (xyxy, confidence, class_id,
+tracker_id): that is the batch type the tracker and zone tools already speak, so we do not wrap it.
+``Detection`` below is the single-box form used at the edges (JSON, store, API).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+#: The object classes watchnet detects, in a fixed order. ``class_id`` in every record indexes this.
+CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+CLASS_ID: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
+VEHICLE_CLASSES: frozenset[str] = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded picture from one camera.
+
+    ``index`` counts decoded frames from 0 in the source (after any fps cap it is still the source's
+    index, so MOT exports line up with ground truth); ``pts`` is seconds from the start of the source
+    and ``timestamp`` the wall-clock time it was captured (for files: start time + pts).
+    """
+
+    camera: str
+    index: int
+    pts: float
+    timestamp: float
+    image: np.ndarray  # H x W x 3, uint8, BGR
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the picture."""
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One box: what, where, how sure, and (once tracked) which track."""
+
+    xyxy: tuple[float, float, float, float]
+    score: float
+    label: str
+    track_id: int | None = None
+
+
+class TrackEventKind(enum.StrEnum):
+    """What happened to a track."""
+
+    APPEARED = "appeared"
+    LEFT = "left"
+    ZONE_ENTER = "zone_enter"
+    ZONE_EXIT = "zone_exit"
+    LINE_CROSS = "line_cross"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackEvent:
+    """A life-cycle or rule event for one track (appeared, left, entered a zone, crossed a line)."""
+
+    camera: str
+    track_id: int
+    kind: TrackEventKind
+    label: str
+    frame_index: int
+    timestamp: float
+    rule: str | None = None  # zone or line name for rule events
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Track:
+    """Summary of one tracked object in one camera, kept up to date while it lives.
+
+    ``path`` is a thinned list of (frame_index, cx, cy, w, h) so a trajectory can be drawn and stored
+    without one row per frame.
+    """
+
+    camera: str
+    track_id: int
+    label: str
+    first_frame: int
+    last_frame: int
+    first_seen: float
+    last_seen: float
+    best_score: float = 0.0
+    hits: int = 0
+    best_xyxy: tuple[float, float, float, float] | None = None
+    snapshot_path: str | None = None
+    path: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+    attributes: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Face:
+    """A face found in a frame: box, five landmarks, detector score, quality and (optionally) embedding.
+
+    Landmarks are (x, y) pixels in frame coordinates: right eye, left eye, nose, right mouth, left mouth
+    (the ArcFace/CenterFace order). ``quality`` in [0, 1] combines size, blur, pose and detector score.
+    """
+
+    xyxy: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = None  # 5 x 2 float32
+    quality: float = 0.0
+    embedding: np.ndarray | None = None  # L2-normalised float32 vector
+    track_id: int | None = None
+
+
+@dataclass(slots=True)
+class Sighting:
+    """One searchable record per track: where and when, what it looked like, what was read off it."""
+
+    camera: str
+    track_id: int
+    label: str
+    first_seen: datetime
+    last_seen: datetime
+    attributes: dict[str, object] = field(default_factory=dict)
+    plate: str | None = None
+    face_embedding: np.ndarray | None = None
+    appearance_embedding: np.ndarray | None = None
+    thumbnail_path: str | None = None
+
+
+class AlertState(enum.StrEnum):
+    """Life-cycle of an alert: new -> confirmed -> closed, or dismissed."""
+
+    NEW = "new"
+    CONFIRMED = "confirmed"
+    CLOSED = "closed"
+    DISMISSED = "dismissed"
+
+
+@dataclass(slots=True)
+class Alert:
+    """A watchlist or hotlist match raised on a track."""
+
+    subject_id: int
+    subject_name: str
+    kind: str  # "face" or "plate"
+    score: float
+    camera: str
+    track_id: int
+    timestamp: float
+    frame_index: int
+    xyxy: tuple[float, float, float, float] | None = None
+    crop_path: str | None = None
+    snapshot_path: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    state: AlertState = AlertState.NEW
+    id: int | None = None
