@@ -9,6 +9,8 @@ import pytest
 
 from watchnet.config import Settings
 
+pytest_plugins = ["tests.postgres"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data"))
 

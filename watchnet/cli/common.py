@@ -1,0 +1,64 @@
+"""Small helpers shared by the command modules: one-line errors, settings from options."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from watchnet.config import CameraConfig, Settings
+from watchnet.errors import ConfigError, WatchnetError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Print a WatchnetError (or invalid configuration) as one red line and exit 2, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except WatchnetError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            typer.secho(f"error: invalid configuration at '{where}': {first['msg']}", fg="red", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def parse_source(text: str) -> CameraConfig:
+    """``NAME=URL`` or a bare URL/path (the name is then taken from the file name)."""
+    name, sep, url = text.partition("=")
+    if not sep or "://" in name or "/" in name:
+        url, name = text, Path(text.rstrip("/")).stem or "camera"
+    name = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in name)
+    return CameraConfig(name=name, url=url)
+
+
+def load_settings(config: Path | None, sources: list[str] | None = None, **overrides: object) -> Settings:
+    """Settings from an optional YAML file plus ``--source`` cameras appended to it."""
+    try:
+        settings = Settings.load(config, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ConfigError(str(exc)) from exc
+    if sources:
+        cameras = list(settings.cameras) + [parse_source(s) for s in sources]
+        settings = Settings.load(config, **{**overrides, "cameras": [c.model_dump() for c in cameras]})
+    return settings
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,97 @@
+"""One camera's stages wired together: motion gate -> detector (on a stride) -> tracker -> rules.
+
+The detector is passed in as a function so that several cameras can share one model session (and
+have their frames batched) without this module knowing how; see ``runner.DetectorService``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from watchnet.analysis.motion import MotionGate
+from watchnet.analysis.track import CameraTracker
+from watchnet.config import CameraConfig, Settings
+from watchnet.events.rules import RuleEngine
+from watchnet.records import Frame, Track, TrackEvent
+
+DetectFn = Callable[[np.ndarray], sv.Detections]
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """Everything one frame produced, for the sinks (store, overlays, exports)."""
+
+    frame: Frame
+    tracked: sv.Detections
+    events: list[TrackEvent]
+    changed: list[Track]
+    ended: list[Track]
+    detected: bool
+
+
+class CameraPipeline:
+    """Processes the frames of one camera, in order, and keeps each track's best snapshot."""
+
+    def __init__(
+        self, camera: CameraConfig, settings: Settings, detect: DetectFn, fps: float,
+        snapshot_dir: Path | None = None,
+    ) -> None:
+        self.camera = camera
+        self.detect = detect
+        self.stride = settings.detector.stride
+        fps = fps if fps > 0 else 10.0
+        refresh = max(1, int(fps * 0.8 / self.stride))  # re-detect before a still track would expire
+        self.gate = MotionGate(settings.detector.motion_threshold, refresh) if settings.detector.motion_gate else None
+        self.tracker = CameraTracker(camera.name, settings.tracker, fps)
+        self.rules = RuleEngine(camera)
+        self.snapshot_dir = snapshot_dir
+        self._best: dict[int, tuple[float, np.ndarray]] = {}
+        self._processed = 0
+
+    def process(self, frame: Frame) -> FrameResult:
+        """Run the stages on one frame."""
+        run_detector = self._processed % self.stride == 0 and (self.gate is None or self.gate.should_detect(frame.image))
+        self._processed += 1
+        detections = self.detect(frame.image) if run_detector else None
+        update = self.tracker.update(frame, detections)
+        events = update.events + self.rules.evaluate(frame, update.detections)
+        self._keep_best_crops(frame, update.changed)
+        self._save_snapshots(update.ended)
+        return FrameResult(frame, update.detections, events, update.changed, update.ended, run_detector)
+
+    def finish(self, frame: Frame) -> FrameResult:
+        """End of stream (or stop): close every live track."""
+        update = self.tracker.finish(frame)
+        self._save_snapshots(update.ended)
+        return FrameResult(frame, update.detections, update.events, [], update.ended, False)
+
+    def _keep_best_crops(self, frame: Frame, changed: list[Track]) -> None:
+        """Remember a copy of the crop where each track scored best (a small copy, not the frame)."""
+        if self.snapshot_dir is None:
+            return
+        for track in changed:
+            best = self._best.get(track.track_id)
+            if track.best_xyxy is None or (best is not None and best[0] >= track.best_score):
+                continue
+            x1, y1, x2, y2 = (int(round(v)) for v in track.best_xyxy)
+            crop = frame.image[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
+            if crop.size:
+                self._best[track.track_id] = (track.best_score, crop.copy())
+
+    def _save_snapshots(self, ended: list[Track]) -> None:
+        if self.snapshot_dir is None:
+            return
+        for track in ended:
+            best = self._best.pop(track.track_id, None)
+            if best is None:
+                continue
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            path = self.snapshot_dir / f"{track.track_id:06d}.jpg"
+            if cv2.imwrite(str(path), best[1], [cv2.IMWRITE_JPEG_QUALITY, 90]):
+                track.snapshot_path = str(path)
