@@ -60,6 +60,9 @@ class DetectorConfig(BaseModel):
             "person": 0.35, "bicycle": 0.35, "car": 0.35, "motorcycle": 0.35, "bus": 0.4, "truck": 0.4,
         }
     )
+    low_threshold: float = Field(
+        default=0.25, ge=0, le=1, description="Weakest box passed on (ByteTrack's second association)"
+    )
     nms_iou: float = Field(default=0.6, gt=0, lt=1)
     stride: int = Field(default=2, ge=1, le=30, description="Run the detector every N-th processed frame")
     motion_gate: bool = Field(default=True, description="Skip the detector on frames without motion")
@@ -77,11 +80,12 @@ class DetectorConfig(BaseModel):
 
 
 class TrackerConfig(BaseModel):
-    """ByteTrack settings (supervision's implementation)."""
+    """ByteTrack settings (the Roboflow `trackers` implementation)."""
 
-    activation_threshold: float = 0.4
-    lost_track_buffer: int = Field(default=30, ge=1, description="Frames a lost track is kept")
-    matching_threshold: float = 0.8
+    activation_threshold: float = Field(default=0.4, description="Score a new track needs to start")
+    high_conf_threshold: float = Field(default=0.5, description="ByteTrack's first-stage score split")
+    minimum_iou: float = Field(default=0.1, description="Least IoU to associate a box to a track")
+    lost_track_buffer: int = Field(default=30, ge=1, description="Lost tracks live this many 30 fps frames")
     min_consecutive_frames: int = Field(default=2, ge=1)
     path_every: int = Field(default=5, ge=1, description="Keep every N-th box in a track's stored path")
 
@@ -104,6 +108,178 @@ class StreamConfig(BaseModel):
     max_reconnects: int | None = Field(default=None, description="None: retry for ever")
 
 
+class AttributesConfig(BaseModel):
+    """What is described about people and vehicles, and from which part of their box.
+
+    Row fractions are of the box height from its top; insets are fractions of the box width cut from
+    each side. The palette must hold the eleven basic colours; beige is optional (without it, beige
+    folds into white or brown). Chosen on the colour bench's dev crops (bench/colours.py).
+    """
+
+    enabled: bool = Field(default=True, description="Describe clothing and vehicle colours at all")
+    person_colours: bool = True
+    vehicle_colours: bool = True
+    palette: list[str] = Field(
+        default_factory=lambda: [
+            "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
+            "beige",
+        ]
+    )
+    upper_rows: tuple[float, float] = Field(default=(0.2, 0.5), description="Torso rows of a person box")
+    lower_rows: tuple[float, float] = Field(default=(0.55, 0.9), description="Leg rows of a person box")
+    person_inset: float = Field(default=0.25, ge=0, lt=0.5, description="Width cut from each side")
+    vehicle_rows: tuple[float, float] = Field(default=(0.15, 0.9), description="Body rows of a vehicle box")
+    vehicle_inset: float = Field(default=0.1, ge=0, lt=0.5)
+    vehicle_paint_share: float = Field(
+        default=0.15, gt=0, le=1, description="A chromatic colour on this share of a car body is its paint"
+    )
+    vehicle_background_mask: bool = Field(default=False, description="Background mask on vehicles too")
+    keypoint_min_score: float = Field(default=0.3, ge=0, le=1)
+    frame_levels: bool = Field(default=True, description="Discount the frame's under-exposure")
+    skin_mask: bool = Field(default=True, description="Leave skin-toned pixels out of clothing votes")
+    skin_max_share: float = Field(
+        default=0.6, gt=0, le=1, description="A region more skin-toned than this gets no clothing colour"
+    )
+    background_mask: bool = Field(default=True, description="Leave out pixels that look like the box edges")
+    background_ratio: float = Field(
+        default=2.0, gt=1, description="How much commoner at the box edges than its middle is background"
+    )
+    min_valid_share: float = Field(
+        default=0.25, gt=0, le=1, description="The background mask is skipped if it leaves less than this"
+    )
+    region_side: int = Field(default=32, ge=8, le=256, description="Regions are shrunk to this longer side")
+    edge_margin_px: int = Field(default=2, ge=0, description="Boxes this close to the frame edge are cut")
+    sharpness_ref: float = Field(default=100.0, gt=0, description="Laplacian variance of a sharp box")
+    age_gender: bool = Field(
+        default=False, description="Estimate age and gender from faces: a deployment decision, off by default"
+    )
+
+    @field_validator("palette")
+    @classmethod
+    def _known_palette(cls, value: list[str]) -> list[str]:
+        basic = {
+            "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
+        }
+        unknown = set(value) - basic - {"beige"}
+        missing = basic - set(value)
+        if unknown or missing:
+            raise ValueError(f"palette: unknown colours {sorted(unknown)}, missing {sorted(missing)}")
+        return value
+
+
+class FacesConfig(BaseModel):
+    """Face detection, quality gate and matching. Defaults are measured by bench/faces.py."""
+
+    detector: Literal["centerface", "blazeface"] = Field(default="centerface", description="Face detector")
+    embedder: Literal["dlib-resnet", "faceres"] = Field(default="dlib-resnet", description="Face embedder")
+    detect_max_side: int = Field(default=640, ge=64, le=4096, description="Long side of a full-frame input")
+    region_size: int = Field(default=192, ge=64, le=1024, description="Detector input side per person box")
+    region_top: float = Field(default=0.5, gt=0, le=1, description="Upper fraction of a person box searched")
+    score_threshold: float = Field(default=0.5, gt=0, lt=1, description="Least detector score of a face")
+    nms_iou: float = Field(default=0.3, gt=0, lt=1)
+    min_face_px: int = Field(default=32, ge=8, description="Shorter box side below which a face never passes")
+    good_face_px: int = Field(default=80, ge=8, description="Box side from which size stops lowering quality")
+    sharp_ref: float = Field(default=100.0, gt=0, description="Laplacian variance of a sharp aligned chip")
+    max_yaw: float = Field(default=1.0, gt=0, le=2, description="Nose offset (half eye gaps) at pose 0")
+    min_quality: float = Field(default=0.5, ge=0, le=1, description="Least quality that passes the gate")
+    match_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631},
+        description="Cosine similarity from which two faces are one person, per embedder (FAR 1e-3)",
+    )
+
+    @model_validator(mode="after")
+    def _threshold_for_embedder(self) -> FacesConfig:
+        if self.embedder not in self.match_thresholds:
+            raise ValueError(f"match_thresholds has no entry for embedder {self.embedder!r}")
+        if self.good_face_px <= self.min_face_px:
+            raise ValueError("good_face_px must be larger than min_face_px")
+        return self
+
+    @property
+    def match_threshold(self) -> float:
+        """The match threshold of the configured embedder."""
+        return self.match_thresholds[self.embedder]
+
+
+# PlatesConfig restored by the colours engineer after the same accident, from the plates owner's own
+# snapshot of this section (17:51); plates owner: check it matches your latest version.
+class PlatesConfig(BaseModel):
+    """Licence plates: how text is found and read, which strings count as plates, how a track votes.
+
+    ``formats`` maps a country (or region) to regular expressions a whole normalised plate must match;
+    ``countries`` lists the ones this deployment expects, most likely first. A read is cleaned (uppercase,
+    only letters, digits and CJK characters kept), then the first country whose pattern it fits with the
+    fewest edits (a confusable swapped, e.g. O<->0 at a position that must be a digit, or one stray edge
+    character dropped, at most ``max_edits``) gives the plate. Generic formats (``eu``) accept any
+    letter/digit mix, so only country-specific formats fix confusables; list those before ``eu``.
+    """
+
+    det_limit_side: int = Field(default=960, ge=64, le=4096, description="Longest side the detector sees")
+    det_min_side: int = Field(
+        default=0, ge=0, le=2048, description="Enlarge smaller pictures to this shortest side first; 0: never"
+    )
+    det_box_thresh: float = Field(default=0.5, gt=0, lt=1, description="Least mean text probability of a box")
+    det_unclip_ratio: float = Field(default=1.6, gt=0, description="How far a text box is grown (DB unclip)")
+    use_cls: bool = Field(default=False, description="Run the 0/180 degree text-line orientation model")
+    min_aspect: float = Field(default=1.5, gt=0, description="Narrowest text line (width/height) kept")
+    max_aspect: float = Field(default=12.0, gt=0, description="Widest text line (width/height) kept")
+    merge_gap: float = Field(
+        default=1.0,
+        ge=0,
+        description="Also read two text boxes of one line as one plate when at most this many line heights "
+        "apart (the detector splits widely spaced plates)",
+    )
+    crop_min_aspect: float = Field(
+        default=2.0, gt=0, description="A picture at least this wide for its height is read as one plate crop"
+    )
+    min_chars: int = Field(default=4, ge=1)
+    max_chars: int = Field(default=10, ge=1)
+    min_score: float = Field(default=0.5, ge=0, le=1, description="Least plate score reported")
+    formats: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "cn": [  # province character, issuing-office letter (no I/O), then 5 (or 6 on new-energy cars)
+                "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][A-HJ-NP-Z0-9]{4}"
+                "[A-HJ-NP-Z0-9挂学警港澳]",
+                "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z]"
+                "(?:[DF][A-HJ-NP-Z0-9][0-9]{4}|[0-9]{5}[DF])",
+            ],
+            "sk": ["[A-Z]{2}[0-9]{3}[A-Z]{2}"],
+            "hr": ["[A-Z]{2}[0-9]{3,4}[A-Z]{1,2}"],
+            "it": ["[A-Z]{2}[0-9]{3}[A-Z]{2}"],
+            "fr": ["[A-Z]{2}[0-9]{3}[A-Z]{2}"],
+            "uk": ["[A-Z]{2}[0-9]{2}[A-Z]{3}"],
+            "es": ["[0-9]{4}[A-Z]{3}"],
+            "cz": ["[0-9][A-Z][0-9A-Z][0-9]{4}"],
+            "pl": ["[A-Z]{2,3}[0-9][0-9A-Z]{3,4}"],
+            "de": ["[A-Z]{1,3}[A-Z]{1,2}[0-9]{1,4}[EH]?"],
+            "eu": ["(?=[A-Z0-9]*[0-9])(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4,9}"],
+        }
+    )
+    countries: list[str] = Field(default_factory=lambda: ["cn", "eu"], description="Expected formats, in order")
+    confusables: dict[str, str] = Field(
+        default_factory=lambda: {"O": "0", "Q": "0", "D": "0", "I": "1", "Z": "2", "S": "5", "G": "6", "B": "8"},
+        description="Letter -> digit pairs the recogniser mixes up; swapped only where a format demands",
+    )
+    max_edits: int = Field(default=2, ge=0, le=4, description="Most swaps + dropped edge characters per read")
+    edit_penalty: float = Field(default=0.9, gt=0, le=1, description="Score factor per edit")
+    vote_window: int = Field(default=20, ge=1, description="Reads of one track kept for the vote")
+
+    @model_validator(mode="after")
+    def _known_countries(self) -> PlatesConfig:
+        import re
+
+        unknown = [c for c in self.countries if c not in self.formats]
+        if unknown:
+            raise ValueError(f"plates.countries {unknown} are not in plates.formats {sorted(self.formats)}")
+        for country, patterns in self.formats.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"plates.formats[{country!r}]: bad pattern {pattern!r}: {exc}") from exc
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration of one watchnet deployment."""
 
@@ -123,6 +299,9 @@ class Settings(BaseSettings):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
+    faces: FacesConfig = Field(default_factory=FacesConfig)
+    plates: PlatesConfig = Field(default_factory=PlatesConfig)
+    attributes: AttributesConfig = Field(default_factory=AttributesConfig)
     identity_mode: Literal["watchlist-only", "keep-embeddings"] = Field(
         default="watchlist-only",
         description="watchlist-only: never write a face embedding of an unenrolled person to disk",

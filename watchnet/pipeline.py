@@ -6,9 +6,10 @@ have their frames batched) without this module knowing how; see ``runner.Detecto
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -18,9 +19,24 @@ from watchnet.analysis.motion import MotionGate
 from watchnet.analysis.track import CameraTracker
 from watchnet.config import CameraConfig, Settings
 from watchnet.events.rules import RuleEngine
-from watchnet.records import Frame, Track, TrackEvent
+from watchnet.records import Alert, Frame, Track, TrackEvent
 
 DetectFn = Callable[[np.ndarray], sv.Detections]
+
+
+class TrackAnalyzer(Protocol):
+    """A per-camera stage that looks at tracked objects: faces, attributes, plates.
+
+    ``observe`` sees every processed frame with its tracked boxes (``data['carried']`` marks boxes the
+    detector did not see; analyzers usually skip those) and may raise alerts at once. ``track_ended``
+    is called when a track ends, before it is stored: the place to fill ``track.attributes`` with the
+    track's voted description and to release per-track state. Analyzers decide their own sampling
+    (e.g. every N-th frame of a track) so the hot path stays cheap.
+    """
+
+    def observe(self, frame: Frame, tracked: sv.Detections, tracks: dict[int, Track]) -> list[Alert]: ...
+
+    def track_ended(self, track: Track) -> None: ...
 
 
 @dataclass(slots=True)
@@ -33,6 +49,7 @@ class FrameResult:
     changed: list[Track]
     ended: list[Track]
     detected: bool
+    alerts: list[Alert] = field(default_factory=list)
 
 
 class CameraPipeline:
@@ -40,9 +57,10 @@ class CameraPipeline:
 
     def __init__(
         self, camera: CameraConfig, settings: Settings, detect: DetectFn, fps: float,
-        snapshot_dir: Path | None = None,
+        snapshot_dir: Path | None = None, analyzers: Sequence[TrackAnalyzer] = (),
     ) -> None:
         self.camera = camera
+        self.analyzers = list(analyzers)
         self.detect = detect
         self.stride = settings.detector.stride
         fps = fps if fps > 0 else 10.0
@@ -56,20 +74,30 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> FrameResult:
         """Run the stages on one frame."""
-        run_detector = self._processed % self.stride == 0 and (self.gate is None or self.gate.should_detect(frame.image))
+        on_stride = self._processed % self.stride == 0
+        run_detector = on_stride and (self.gate is None or self.gate.should_detect(frame.image))
         self._processed += 1
         detections = self.detect(frame.image) if run_detector else None
         update = self.tracker.update(frame, detections)
         events = update.events + self.rules.evaluate(frame, update.detections)
+        alerts: list[Alert] = []
+        for analyzer in self.analyzers:
+            alerts.extend(analyzer.observe(frame, update.detections, self.tracker.active))
         self._keep_best_crops(frame, update.changed)
-        self._save_snapshots(update.ended)
-        return FrameResult(frame, update.detections, events, update.changed, update.ended, run_detector)
+        self._end(update.ended)
+        return FrameResult(frame, update.detections, events, update.changed, update.ended, run_detector, alerts)
 
     def finish(self, frame: Frame) -> FrameResult:
         """End of stream (or stop): close every live track."""
         update = self.tracker.finish(frame)
-        self._save_snapshots(update.ended)
+        self._end(update.ended)
         return FrameResult(frame, update.detections, update.events, [], update.ended, False)
+
+    def _end(self, ended: list[Track]) -> None:
+        for track in ended:
+            for analyzer in self.analyzers:
+                analyzer.track_ended(track)
+        self._save_snapshots(ended)
 
     def _keep_best_crops(self, frame: Frame, changed: list[Track]) -> None:
         """Remember a copy of the crop where each track scored best (a small copy, not the frame)."""
@@ -79,7 +107,7 @@ class CameraPipeline:
             best = self._best.get(track.track_id)
             if track.best_xyxy is None or (best is not None and best[0] >= track.best_score):
                 continue
-            x1, y1, x2, y2 = (int(round(v)) for v in track.best_xyxy)
+            x1, y1, x2, y2 = (round(v) for v in track.best_xyxy)
             crop = frame.image[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
             if crop.size:
                 self._best[track.track_id] = (track.best_score, crop.copy())

@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import supervision as sv
 
 #: The object classes watchnet detects, in a fixed order. ``class_id`` in every record indexes this.
 CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 CLASS_ID: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
 VEHICLE_CLASSES: frozenset[str] = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
+
+
+def subset(detections: sv.Detections, selector: np.ndarray) -> sv.Detections:
+    """``detections[selector]`` (a boolean mask or index array), typed as the batch it is."""
+    picked = detections[selector]
+    assert isinstance(picked, sv.Detections)
+    return picked
 
 
 @dataclass(slots=True)

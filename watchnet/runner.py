@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +29,8 @@ from watchnet.analysis.detect import Detector
 from watchnet.config import CameraConfig, Settings
 from watchnet.errors import WatchnetError
 from watchnet.mot import MotWriter
-from watchnet.pipeline import CameraPipeline, FrameResult
-from watchnet.records import Track, TrackEvent
+from watchnet.pipeline import CameraPipeline, FrameResult, TrackAnalyzer
+from watchnet.records import Alert, Track, TrackEvent
 from watchnet.sources.base import Source
 from watchnet.sources.factory import open_source, probe, source_kind
 from watchnet.store.recorder import Recorder
@@ -192,6 +192,8 @@ class Runner:
         self, settings: Settings, detector: Detector, recorder: Recorder | None,
         options: RunOptions | None = None,
         on_result: Callable[[FrameResult], None] | None = None,
+        analyzers: Callable[[CameraConfig], Sequence[TrackAnalyzer]] | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
     ) -> None:
         if not settings.cameras:
             raise WatchnetError("no cameras configured; give a config file or --source NAME=URL")
@@ -199,6 +201,8 @@ class Runner:
         self.options = options or RunOptions()
         self.recorder = recorder
         self.on_result = on_result
+        self.analyzers = analyzers
+        self.on_alert = on_alert
         self.service = DetectorService(detector, settings.runtime.batch_size)
         self.stats = {c.name: CameraStats(c.name) for c in settings.cameras}
         self.sources: dict[str, Source] = {}
@@ -264,6 +268,7 @@ class Runner:
         pipeline = CameraPipeline(
             camera, self.settings, self.service.detect, self._nominal_fps(camera),
             snapshot_dir=self.settings.snapshots_dir / tag / camera.name,
+            analyzers=self.analyzers(camera) if self.analyzers else (),
         )
         mot = MotWriter(self.options.mot_dir / f"{camera.name}.txt", self.options.mot_classes) \
             if self.options.mot_dir else None
@@ -315,6 +320,9 @@ class Runner:
             mot.write(result.frame.index, result.tracked)
         if video is not None and not final:
             video.write(result)
+        if self.on_alert is not None:
+            for alert in result.alerts:
+                self.on_alert(alert)
         if self.on_result is not None:
             self.on_result(result)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.rtsp_server import RtspServer
 from watchnet.analysis.detect import Detector
 from watchnet.config import CameraConfig, Settings, StreamConfig
 from watchnet.evaluation import gt_boxes_by_frame, match_counts, tracking_metrics
@@ -22,7 +23,6 @@ from watchnet.runner import Runner, RunOptions
 from watchnet.store.db import open_store
 from watchnet.store.queries import count_tracks, list_events, list_runs, list_tracks
 from watchnet.store.recorder import Recorder
-from tests.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.slow
 
@@ -179,7 +179,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_results(shared_data: Path, tmp_path: Pat
         if db.exists() and count_tracks(open_store(Settings.load(home=home))) > 0:
             break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     engine = open_store(Settings.load(home=home))
     run = list_runs(engine)[0]

@@ -15,6 +15,7 @@ from watchnet.config import Settings
 from watchnet.errors import StoreError
 from watchnet.store.db import alembic_config, make_engine, migrate, open_store
 from watchnet.store.schema import Base
+from watchnet.store.tables import load_all_tables
 
 TABLES = {"cameras", "runs", "tracks", "track_events"}
 
@@ -55,7 +56,7 @@ def test_migrated_database_matches_models(db_url: str) -> None:
     with engine.connect() as conn:
         opts = {"compare_type": True, "compare_server_default": True}
         context = MigrationContext.configure(conn, opts=opts)
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, load_all_tables()) == []
     engine.dispose()
 
 

@@ -18,7 +18,7 @@ import supervision as sv
 from trackers import ByteTrackTracker
 
 from watchnet.config import TrackerConfig
-from watchnet.records import CLASSES, Frame, Track, TrackEvent, TrackEventKind
+from watchnet.records import CLASSES, Frame, Track, TrackEvent, TrackEventKind, subset
 
 
 @dataclass(slots=True)
@@ -67,7 +67,8 @@ class CameraTracker:
         else:
             self._last_detection_index = frame.index
             tracked = self._tracker.update(detections, timestamp=frame.pts)
-            tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else tracked
+            if len(tracked) and tracked.tracker_id is not None:
+                tracked = subset(tracked, tracked.tracker_id >= 0)
             tracked.data["carried"] = np.zeros(len(tracked), dtype=bool)
         events: list[TrackEvent] = []
         changed: list[Track] = []

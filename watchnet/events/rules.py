@@ -12,7 +12,7 @@ import numpy as np
 import supervision as sv
 
 from watchnet.config import CameraConfig
-from watchnet.records import CLASS_ID, CLASSES, Frame, TrackEvent, TrackEventKind
+from watchnet.records import CLASS_ID, CLASSES, Frame, TrackEvent, TrackEventKind, subset
 
 
 class _Zone:
@@ -53,27 +53,27 @@ class RuleEngine:
         assert tracked.tracker_id is not None and tracked.class_id is not None
         events: list[TrackEvent] = []
         for zone in self.zones:
-            subset = tracked[np.isin(tracked.class_id, zone.class_ids)]
-            inside_mask = zone.zone.trigger(subset) if len(subset) else np.zeros(0, bool)
-            assert subset.tracker_id is not None
-            now_inside = {int(t) for t, m in zip(subset.tracker_id, inside_mask, strict=True) if m}
-            seen = {int(t) for t in subset.tracker_id}
+            chosen = subset(tracked, np.isin(tracked.class_id, zone.class_ids))
+            inside_mask = zone.zone.trigger(chosen) if len(chosen) else np.zeros(0, bool)
+            assert chosen.tracker_id is not None
+            now_inside = {int(t) for t, m in zip(chosen.tracker_id, inside_mask, strict=True) if m}
+            seen = {int(t) for t in chosen.tracker_id}
             for tid in sorted(now_inside - zone.inside):
-                events.append(self._event(frame, subset, tid, TrackEventKind.ZONE_ENTER, zone.name))
+                events.append(self._event(frame, chosen, tid, TrackEventKind.ZONE_ENTER, zone.name))
             for tid in sorted((zone.inside - now_inside) & seen):
-                events.append(self._event(frame, subset, tid, TrackEventKind.ZONE_EXIT, zone.name))
+                events.append(self._event(frame, chosen, tid, TrackEventKind.ZONE_EXIT, zone.name))
             zone.inside = now_inside | (zone.inside - seen)  # unseen tracks keep their last state
         for line in self.lines:
-            subset = tracked[np.isin(tracked.class_id, line.class_ids)]
-            if not len(subset):
+            chosen = subset(tracked, np.isin(tracked.class_id, line.class_ids))
+            if not len(chosen):
                 continue
-            crossed_in, crossed_out = line.line.trigger(subset)
-            assert subset.tracker_id is not None
-            for i, tid in enumerate(subset.tracker_id):
+            crossed_in, crossed_out = line.line.trigger(chosen)
+            assert chosen.tracker_id is not None
+            for i, tid in enumerate(chosen.tracker_id):
                 if crossed_in[i] or crossed_out[i]:
                     direction = "in" if crossed_in[i] else "out"
                     events.append(
-                        self._event(frame, subset, int(tid), TrackEventKind.LINE_CROSS, line.name, direction)
+                        self._event(frame, chosen, int(tid), TrackEventKind.LINE_CROSS, line.name, direction)
                     )
         return events
 

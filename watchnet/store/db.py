@@ -166,7 +166,7 @@ def migrate(engine: Engine) -> None:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")
     except SQLAlchemyError as exc:
         raise StoreError(_describe(engine, exc)) from exc
 

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 from watchnet.config import Settings
 from watchnet.store.db import make_engine
-from watchnet.store.schema import Base, UTCDateTime
+from watchnet.store.schema import UTCDateTime
+from watchnet.store.tables import load_all_tables
 
 config = context.config
 if config.config_file_name is not None and "connection" not in config.attributes:
@@ -35,7 +36,7 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
 
 def _options(dialect_name: str) -> dict[str, Any]:
     return {
-        "target_metadata": Base.metadata,
+        "target_metadata": load_all_tables(),
         "render_as_batch": dialect_name == "sqlite",  # SQLite can only ALTER by copying the table
         "render_item": _render_item,
         "compare_type": True,
