@@ -28,6 +28,7 @@ class _Motion:
     frame_index: int
     xyxy: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    steps: int = 0
 
 
 @dataclass(slots=True)
@@ -128,7 +129,9 @@ class CameraTracker:
             return
         gap = max(index - previous.frame_index, 1)
         step = (xyxy - previous.xyxy) / gap
-        previous.velocity = 0.5 * previous.velocity + 0.5 * step
+        # The first step seeds the average; after that it smooths detector jitter.
+        previous.velocity = step if previous.steps == 0 else 0.5 * previous.velocity + 0.5 * step
+        previous.steps += 1
         previous.frame_index, previous.xyxy = index, xyxy
 
     def _carry(self, index: int) -> sv.Detections:
