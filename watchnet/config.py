@@ -210,8 +210,9 @@ class PlatesConfig(BaseModel):
     ``countries`` lists the ones this deployment expects, most likely first. A read is cleaned (uppercase,
     only letters, digits and CJK characters kept), then the first country whose pattern it fits with the
     fewest edits (a confusable swapped, e.g. O<->0 at a position that must be a digit, or one stray edge
-    character dropped, at most ``max_edits``) gives the plate. Generic formats (``eu``) accept any
-    letter/digit mix, so only country-specific formats fix confusables; list those before ``eu``.
+    character dropped, at most ``max_edits``) gives the plate. The generic ``eu`` format accepts any
+    letter/digit mix, so only country-specific formats fix confusables: list those before ``eu``
+    (e.g. ``[sk, eu]`` in Slovakia, ``[cn]`` in China).
     """
 
     det_limit_side: int = Field(default=960, ge=64, le=4096, description="Longest side the detector sees")
@@ -227,10 +228,17 @@ class PlatesConfig(BaseModel):
         default=1.0,
         ge=0,
         description="Also read two text boxes of one line as one plate when at most this many line heights "
-        "apart (the detector splits widely spaced plates)",
+        "apart and one is too short to be a plate (the detector splits widely spaced plates)",
     )
     crop_min_aspect: float = Field(
         default=2.0, gt=0, description="A picture at least this wide for its height is read as one plate crop"
+    )
+    crop_max_side: int = Field(default=160, ge=0, description="A picture this small is one plate crop")
+    crop_pad: float = Field(
+        default=0.1, ge=0, le=1, description="Border (in crop heights) put around a plate crop before reading"
+    )
+    scene_needs_digit: bool = Field(
+        default=True, description="In scenes, only reads with a digit are plates (badges and signs have none)"
     )
     min_chars: int = Field(default=4, ge=1)
     max_chars: int = Field(default=10, ge=1)
@@ -252,12 +260,12 @@ class PlatesConfig(BaseModel):
             "cz": ["[0-9][A-Z][0-9A-Z][0-9]{4}"],
             "pl": ["[A-Z]{2,3}[0-9][0-9A-Z]{3,4}"],
             "de": ["[A-Z]{1,3}[A-Z]{1,2}[0-9]{1,4}[EH]?"],
-            "eu": ["(?=[A-Z0-9]*[0-9])(?=[A-Z0-9]*[A-Z])[A-Z0-9]{4,9}"],
+            "eu": ["[A-Z0-9]{4,9}"],
         }
     )
-    countries: list[str] = Field(default_factory=lambda: ["cn", "eu"], description="Expected formats, in order")
+    countries: list[str] = Field(default_factory=lambda: ["eu", "cn"], description="Formats tried in order")
     confusables: dict[str, str] = Field(
-        default_factory=lambda: {"O": "0", "Q": "0", "D": "0", "I": "1", "Z": "2", "S": "5", "G": "6", "B": "8"},
+        default_factory=lambda: dict(O="0", D="0", Q="0", I="1", Z="2", S="5", G="6", B="8"),
         description="Letter -> digit pairs the recogniser mixes up; swapped only where a format demands",
     )
     max_edits: int = Field(default=2, ge=0, le=4, description="Most swaps + dropped edge characters per read")
@@ -278,6 +286,35 @@ class PlatesConfig(BaseModel):
                 except re.error as exc:
                     raise ValueError(f"plates.formats[{country!r}]: bad pattern {pattern!r}: {exc}") from exc
         return self
+
+
+class ApiConfig(BaseModel):
+    """The operator's console: where the API listens, how logins and uploads are limited, the map.
+
+    CORS is closed unless origins are listed: the dashboard is served by the same process, so it never
+    needs it. Sessions expire after ``session_ttl_s``; a user+address pair with ``login_max_failures``
+    failed logins within ``login_window_s`` is refused (429) until the window passes. The map shows a
+    site-plan image (``map_image``, spanning ``map_bounds``) or tiles (``map_tiles``, a URL template with
+    {z}/{x}/{y}, used only when set: nothing is fetched from outside otherwise).
+    """
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on; 0.0.0.0 exposes it to the network")
+    port: int = Field(default=8080, ge=1, le=65535)
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site; [] = none")
+    session_ttl_s: float = Field(default=12 * 3600.0, gt=0, description="Lifetime of a login session or token")
+    secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (serve over TLS)")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per user+address before 429")
+    login_window_s: float = Field(default=300.0, gt=0, description="Window the failures are counted in")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest accepted photo upload")
+    live_fps: float = Field(default=8.0, gt=0, le=60, description="Most frames/s a live MJPEG stream sends")
+    live_max_side: int = Field(default=960, ge=160, le=4096, description="Live frames are shrunk to this side")
+    live_jpeg_quality: int = Field(default=75, ge=20, le=100)
+    map_image: Path | None = Field(default=None, description="Site-plan image (PNG/JPEG/SVG) for the map")
+    map_tiles: str | None = Field(default=None, description="Tile URL template, e.g. a local tile server")
+    map_bounds: tuple[tuple[float, float], tuple[float, float]] | None = Field(
+        default=None, description="((south, west), (north, east)) the site plan covers; default: around cameras"
+    )
+    map_attribution: str = Field(default="", description="Credit shown under tiles")
 
 
 class Settings(BaseSettings):
@@ -302,6 +339,7 @@ class Settings(BaseSettings):
     faces: FacesConfig = Field(default_factory=FacesConfig)
     plates: PlatesConfig = Field(default_factory=PlatesConfig)
     attributes: AttributesConfig = Field(default_factory=AttributesConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     identity_mode: Literal["watchlist-only", "keep-embeddings"] = Field(
         default="watchlist-only",
         description="watchlist-only: never write a face embedding of an unenrolled person to disk",

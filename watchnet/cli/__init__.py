@@ -19,11 +19,13 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so `watchnet --help` stays fast and one broken group cannot hide the others.
     from watchnet.cli import demo as demo_cmd
+    from watchnet.cli import faces as faces_cmd
     from watchnet.cli import models as models_cmd
     from watchnet.cli import run as run_cmd
 
     app.add_typer(models_cmd.app, name="models")
     app.add_typer(demo_cmd.app, name="demo")
+    app.add_typer(faces_cmd.app, name="faces")
     app.command("run")(run_cmd.run)
 
 
