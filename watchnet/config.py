@@ -217,7 +217,7 @@ class PlatesConfig(BaseModel):
 
     det_limit_side: int = Field(default=960, ge=64, le=4096, description="Longest side the detector sees")
     det_min_side: int = Field(
-        default=0, ge=0, le=2048, description="Enlarge smaller pictures to this shortest side first; 0: never"
+        default=640, ge=0, le=2048, description="Enlarge smaller pictures to this shortest side first; 0: never"
     )
     det_box_thresh: float = Field(default=0.5, gt=0, lt=1, description="Least mean text probability of a box")
     det_unclip_ratio: float = Field(default=1.6, gt=0, description="How far a text box is grown (DB unclip)")
@@ -317,6 +317,101 @@ class ApiConfig(BaseModel):
     map_attribution: str = Field(default="", description="Credit shown under tiles")
 
 
+class SearchConfig(BaseModel):
+    """Sightings (one searchable record per track), forensic search and retention.
+
+    Each track is described every ``sample_every``-th processed frame (at most ``max_samples`` times),
+    so describing stays a small share of a frame's cost. Search runs indexed SQL filters first and then
+    exact cosine similarity over the candidates; with few filters it scores the whole in-memory matrix
+    and widens the top-K (``candidate_factor`` x the page) until enough candidates pass the filters.
+    """
+
+    describe: bool = Field(default=True, description="Describe tracks and write one sighting per track")
+    sample_every: int = Field(default=5, ge=1, description="Describe a track every N-th processed frame")
+    max_samples: int = Field(default=40, ge=1, description="Most described frames per track")
+    min_box_px: int = Field(default=12, ge=4, description="Shorter box side below which a box is not described")
+    plate_every: int = Field(default=1, ge=1, description="Read a vehicle's plate on every N-th sample")
+    plate_min_width_px: int = Field(default=80, ge=16, description="Narrower vehicle boxes are not read")
+    thumbnails_dir: Path | None = Field(default=None, description="Sighting thumbnails; default: home/thumbnails")
+    thumbnail_side: int = Field(default=256, ge=32, le=2048, description="Longer side of a stored thumbnail")
+    hotlist_max_edits: int = Field(default=1, ge=0, le=3, description="Plate edits still matching a hotlist entry")
+    hotlist_min_score: float = Field(default=0.6, ge=0, le=1, description="Least plate read score that alerts")
+    fuzzy_max_edits: int = Field(default=1, ge=0, le=3, description="Edits a --fuzzy plate search allows")
+    default_limit: int = Field(default=50, ge=1, description="Results per page")
+    max_limit: int = Field(default=1000, ge=1, description="Largest page a caller may ask for")
+    prefilter_max: int = Field(
+        default=50_000, ge=1, description="Score SQL-filtered candidates exactly when at most this many"
+    )
+    candidate_factor: int = Field(default=20, ge=1, description="Vector-first top-K, in pages, before filtering")
+    subject_days: float = Field(default=7.0, gt=0, description="Default window of a watchlist-subject search")
+    window_slack_s: float = Field(
+        default=3600.0, ge=0, description="Longest track a time window still catches when it began before the window"
+    )
+    purge_every_s: float = Field(default=3600.0, gt=0, description="Period of the automatic retention purge")
+    purge_batch: int = Field(default=5000, ge=1, description="Rows deleted per statement during a purge")
+
+
+class WebhookConfig(BaseModel):
+    """One HTTP endpoint that receives every alert as a signed JSON POST (see events/sinks/webhook.py)."""
+
+    url: str = Field(pattern=r"^https?://", description="http(s) URL the alert JSON is POSTed to")
+    secret: str = Field(min_length=16, description="Shared HMAC-SHA256 key; the receiver verifies with it")
+    timeout_s: float = Field(default=5.0, gt=0, description="Per-attempt connect + read timeout")
+    include_crop: bool = Field(default=False, description="Embed the face crop JPEG (base64) in the body")
+
+
+class MqttConfig(BaseModel):
+    """An MQTT broker every alert is published to (QoS 1), e.g. for a control-room integration."""
+
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str = Field(default="watchnet/alerts", min_length=1)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    qos: int = Field(default=1, ge=0, le=2)
+
+
+class WatchlistConfig(BaseModel):
+    """Enrolment limits and per-track face matching. Vote defaults are measured by bench/manhunt.py.
+
+    A track is matched, never a single frame: its face is sampled every ``sample_every``-th detected
+    frame, and a subject matches when at least ``vote_min`` of the track's last ``vote_window`` sampled
+    faces score at or above ``faces.match_threshold`` (and are closer to the subject than to any of its
+    negative examples), or one face scores ``single_face_score`` or more (no impostor pair reached 0.94
+    on the shared photo sets, where the threshold is 0.925).
+    """
+
+    sample_every: int = Field(default=1, ge=1, description="Look for a track's face every N-th detected frame")
+    keep_faces: int = Field(default=5, ge=1, le=50, description="Best-quality faces kept per live track (memory)")
+    vote_window: int = Field(default=5, ge=1, description="Last sampled faces of a track the vote counts over")
+    vote_min: int = Field(default=2, ge=1, description="Faces above threshold needed within the window")
+    single_face_score: float = Field(default=0.95, gt=0, le=1, description="One face this close is enough")
+    reload_s: float = Field(default=2.0, gt=0, description="How often a running matcher checks for changes")
+    max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest enrolment photo file")
+    max_photo_pixels: int = Field(default=50_000_000, ge=10_000, description="Largest enrolment photo (w x h)")
+
+    @model_validator(mode="after")
+    def _vote_fits_window(self) -> WatchlistConfig:
+        if self.vote_min > self.vote_window:
+            raise ValueError("watchlist.vote_min cannot exceed watchlist.vote_window")
+        return self
+
+
+class AlertsConfig(BaseModel):
+    """Where alerts go besides the store and the live bus, how delivery retries, who must confirm."""
+
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+    retry_attempts: int = Field(default=6, ge=1, description="Delivery attempts per alert and endpoint")
+    retry_initial_s: float = Field(default=1.0, gt=0, description="First back-off; doubles on every retry")
+    retry_max_s: float = Field(default=60.0, gt=0, description="Longest wait between two attempts")
+    confirmations: int = Field(default=2, ge=1, description="Distinct users who must confirm an alert")
+    jpeg_quality: int = Field(default=90, ge=20, le=100, description="Face crop and snapshot JPEG quality")
+    crop_margin: float = Field(default=0.4, ge=0, le=2, description="Context around the face box in the crop")
+    bus_queue: int = Field(default=256, ge=1, description="Alerts buffered per live subscriber before dropping")
+
+
 class Settings(BaseSettings):
     """The whole configuration of one watchnet deployment."""
 
@@ -345,6 +440,9 @@ class Settings(BaseSettings):
         description="watchlist-only: never write a face embedding of an unenrolled person to disk",
     )
     retention_days: float = Field(default=30.0, gt=0)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    watchlist: WatchlistConfig = Field(default_factory=WatchlistConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> Settings:

@@ -13,7 +13,9 @@ nothing already seen is lost.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -224,6 +226,7 @@ class Runner:
         started = time.monotonic()
         for thread in threads:
             thread.start()
+        restore = self._handle_signals()
         try:
             next_report = time.monotonic() + every_s
             while any(t.is_alive() for t in threads):
@@ -232,12 +235,8 @@ class Runner:
                 if progress and time.monotonic() >= next_report:
                     progress(list(self.stats.values()))
                     next_report = time.monotonic() + every_s
-        except KeyboardInterrupt:
-            log.warning("stopping: closing live tracks and writing what was seen")
-            self.stop.set()
-            for thread in threads:
-                thread.join()
         finally:
+            restore()
             self.stop.set()
             self.service.close()
             if writer is not None:
@@ -254,6 +253,30 @@ class Runner:
         if progress:
             progress(list(self.stats.values()))
         return summary
+
+    def _handle_signals(self) -> Callable[[], None]:
+        """Ctrl-C / SIGTERM set ``stop`` (a clean, lossless stop); a second one exits at once.
+
+        A handler instead of KeyboardInterrupt: the exception could land anywhere in the main thread,
+        halfway through a library call, while the camera threads keep running.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def on_signal(signum: int, _frame: object) -> None:
+            if self.stop.is_set():
+                log.error("second stop signal: exiting without waiting")
+                os._exit(130)
+            log.warning("stopping: closing live tracks and writing what was seen (again to force)")
+            self.stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
 
     # --- one camera -------------------------------------------------------------------------------
     def _camera(self, camera: CameraConfig, writer: StoreWriter | None, tag: str) -> None:

@@ -21,11 +21,13 @@ def _register() -> None:
     from watchnet.cli import demo as demo_cmd
     from watchnet.cli import faces as faces_cmd
     from watchnet.cli import models as models_cmd
+    from watchnet.cli import plates as plates_cmd
     from watchnet.cli import run as run_cmd
 
     app.add_typer(models_cmd.app, name="models")
     app.add_typer(demo_cmd.app, name="demo")
     app.add_typer(faces_cmd.app, name="faces")
+    app.add_typer(plates_cmd.app, name="plates")
     app.command("run")(run_cmd.run)
 
 

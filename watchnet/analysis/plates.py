@@ -1,0 +1,396 @@
+"""Licence plates: find and read them in scenes, vehicle crops and plate crops; normalise; vote; hotlist.
+
+Localisation uses the PP-OCR text detector rather than a plate detector (no plate detector ships in a
+registry package we can fetch): every text line whose shape is plate-like is read, and only reads that fit
+a configured plate format count. That rejects most scene text (signs, badges, dealer stickers: often
+lower-case or letters only) for the price of a recognition call per text line.
+
+Normalisation works per country: a read is cleaned, then fitted to the configured formats with the fewest
+"edits" (a confusable swapped where the format needs a digit or a letter, or a stray edge character such
+as a plate-border stroke dropped). Only a country-specific format can say which of O and 0 is right, so a
+deployment lists the formats it expects before the generic one (see ``PlatesConfig``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations, product
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from watchnet.config import PlatesConfig
+from watchnet.errors import InputError
+from watchnet.models.ocr import (
+    REC_HEIGHT,
+    AngleClassifier,
+    TextBox,
+    TextDetector,
+    TextRead,
+    TextRecognizer,
+    crop_quad,
+)
+
+if TYPE_CHECKING:
+    from watchnet.config import Settings
+
+_KEEP = re.compile(r"[A-Z0-9\u4e00-\u9fff]")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_OVERLAP = 0.5  # share of the smaller box two candidates must share to be the same plate
+
+
+def clean_plate_text(raw: str) -> str:
+    """Uppercase and keep only Latin letters, digits and CJK characters (drops spaces, dashes, dots, seals).
+
+    No Unicode folding on purpose: the recogniser writes an emblem between groups as e.g. a subscript
+    digit, which NFKC would turn into a real one.
+    """
+    return "".join(_KEEP.findall(raw.upper()))
+
+
+@dataclass(frozen=True, slots=True)
+class PlateText:
+    """A read that fits a plate format: the corrected text, the country whose format it fits, edits made."""
+
+    text: str
+    country: str
+    edits: int
+
+
+class PlateNormaliser:
+    """Fits cleaned reads to the configured country formats, swapping confusables where a format demands."""
+
+    def __init__(self, config: PlatesConfig) -> None:
+        self.config = config
+        self.patterns = [
+            (country, re.compile("|".join(f"(?:{p})" for p in config.formats[country]))) for country in config.countries
+        ]
+        twins: dict[str, list[str]] = defaultdict(list)
+        for letter, digit in config.confusables.items():
+            twins[letter.upper()].append(digit)
+            twins[digit].append(letter.upper())
+        self.twins = dict(twins)
+        self.rank = {country: i for i, country in enumerate(config.countries)}
+
+        #: CJK characters that can open a plate (provinces): the recogniser reports the likeliest of them
+        #: at the start of a line, because on tight crops it drops or misreads that narrow first glyph.
+        self.lead_chars = "".join(
+            dict.fromkeys(ch for _, p in self.patterns for ch in _first_class(p.pattern) if _CJK.match(ch))
+        )
+
+    def __call__(self, raw: str, lead: str = "") -> PlateText | None:
+        """The plate in ``raw``, or None when no configured format fits within ``max_edits``.
+
+        With ``lead`` (a likely first character the recogniser did not emit), the read with ``lead``
+        put in front of it, or in place of its first character, is also tried, at one edit more; the
+        earliest country in ``countries`` wins, then the fewest edits.
+        """
+        text = clean_plate_text(raw)
+        tries = [(text, 0)]
+        if lead and text[:1] not in self.lead_chars:
+            tries += [(lead + text, 1), (lead + text[1:], 1)]
+        fits = [f for f in (self._fit(t, extra) for t, extra in tries) if f is not None]
+        return min(fits, key=lambda f: (self.rank[f.country], f.edits)) if fits else None
+
+    def _fit(self, text: str, extra: int) -> PlateText | None:
+        if not self.config.min_chars <= len(text) <= self.config.max_chars + 2:
+            return None
+        for country, pattern in self.patterns:
+            for edits in range(self.config.max_edits + 1):
+                for candidate in self._variants(text, edits):
+                    if pattern.fullmatch(candidate):
+                        return PlateText(candidate, country, edits + extra)
+        return None
+
+    def _variants(self, text: str, edits: int) -> Iterator[str]:
+        """Every string ``edits`` away from ``text``: swaps first, then a dropped first/last character.
+
+        A CJK character is never dropped: it is a province, not a stray border stroke.
+        """
+        for trims in range(min(edits, 2) + 1):
+            for left in range(trims + 1):
+                right = trims - left
+                if left > 1 or right > 1 or (left and _CJK.match(text[0])) or (right and _CJK.match(text[-1])):
+                    continue
+                core = text[left : len(text) - right]
+                if len(core) < self.config.min_chars or len(core) > self.config.max_chars:
+                    continue
+                yield from self._swaps(core, edits - trims)
+
+    def _swaps(self, text: str, count: int) -> Iterator[str]:
+        positions = [i for i, ch in enumerate(text) if ch in self.twins]
+        for chosen in combinations(positions, count):
+            for replacement in product(*(self.twins[text[i]] for i in chosen)):
+                chars = list(text)
+                for i, ch in zip(chosen, replacement, strict=True):
+                    chars[i] = ch
+                yield "".join(chars)
+
+
+def _first_class(pattern: str) -> str:
+    """The characters of a pattern's leading ``[...]`` class(es), e.g. the provinces of the CN format."""
+    return "".join(re.findall(r"(?:^|\|)\(\?:\[([^\]^]+)\]", pattern))
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """One plate found in a picture: normalised text, score in [0, 1], box in picture pixels.
+
+    ``raw`` is what the recogniser read, ``country`` the format it fits, ``edits`` the corrections made.
+    """
+
+    text: str
+    score: float
+    xyxy: tuple[float, float, float, float]
+    raw: str
+    country: str
+    edits: int = 0
+
+
+class PlateReader:
+    """Finds and reads plates in scene photos, vehicle crops and plate crops."""
+
+    def __init__(
+        self,
+        detector: TextDetector,
+        recognizer: TextRecognizer,
+        config: PlatesConfig,
+        classifier: AngleClassifier | None = None,
+    ) -> None:
+        self.detector = detector
+        self.recognizer = recognizer
+        self.classifier = classifier
+        self.config = config
+        self.normalise = PlateNormaliser(config)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlateReader:
+        """Build the reader on models from the model store (``ppocr-det``, ``ppocr-rec``, ``ppocr-cls``)."""
+        from watchnet.models.runtime import create_session
+        from watchnet.models.store import ModelStore
+
+        store, cfg = ModelStore(settings), settings.plates
+        det = TextDetector(
+            create_session(store.path("ppocr-det"), settings.runtime),
+            max_side=cfg.det_limit_side,
+            min_side=cfg.det_min_side,
+            box_thresh=cfg.det_box_thresh,
+            unclip_ratio=cfg.det_unclip_ratio,
+        )
+        rec = TextRecognizer(create_session(store.path("ppocr-rec"), settings.runtime), settings.runtime.batch_size)
+        turn = None
+        if cfg.use_cls:
+            turn = AngleClassifier(create_session(store.path("ppocr-cls"), settings.runtime))
+        return cls(det, rec, cfg, turn)
+
+    def is_crop(self, image: np.ndarray) -> bool:
+        """Whether a picture looks like a plate crop (plate-shaped or tiny) rather than a scene."""
+        h, w = image.shape[:2]
+        return w >= self.config.crop_min_aspect * h or max(h, w) <= self.config.crop_max_side
+
+    def read(self, image: np.ndarray) -> list[PlateRead]:
+        """Plates in a BGR picture, best first: one read of the whole picture if it is a crop."""
+        if self.is_crop(image):
+            found = self.read_crops([image])[0]
+            return [found] if found else []
+        return self.read_scene(image)
+
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead | None]:
+        """Read each plate crop as one line; None where nothing plate-like was read."""
+        reads = self._recognise([self._prepare(c) for c in crops])
+        return [
+            self._plate(read, (0.0, 0.0, float(c.shape[1]), float(c.shape[0])))
+            for c, read in zip(crops, reads, strict=True)
+        ]
+
+    def read_scene(self, image: np.ndarray) -> list[PlateRead]:
+        """Plates in a scene photo or vehicle crop, best first, overlapping candidates resolved."""
+        boxes = self.detector(image)
+        quads = [b.quad for b in boxes if self._plate_shaped(b.quad)] + self._merged(boxes)
+        reads = self._recognise([crop_quad(image, q) for q in quads]) if quads else []
+        return self.select(quads, reads)
+
+    def select(self, quads: Sequence[np.ndarray], reads: Sequence[TextRead]) -> list[PlateRead]:
+        """Plates among read text lines: plate formats only, no lower-case scene text, one read per plate."""
+        found = []
+        for quad, read in zip(quads, reads, strict=True):
+            if sum(c.islower() for c in read.text) >= 2:  # brand names, signs, watermarks
+                continue
+            x, y = quad[:, 0], quad[:, 1]
+            plate = self._plate(read, (float(x.min()), float(y.min()), float(x.max()), float(y.max())))
+            if plate and (not self.config.scene_needs_digit or any(c.isdigit() for c in plate.text)):
+                found.append(plate)
+        return self._resolve(found)
+
+    def _resolve(self, found: list[PlateRead]) -> list[PlateRead]:
+        """One read per plate. Of overlapping reads (a merged line and its part) keep the one of the
+        earliest country, then the fewest edits, then the longest, then the best scored."""
+        rank = self.normalise.rank
+        ranked = sorted(found, key=lambda p: (rank[p.country], p.edits, -len(p.text), -p.score))
+        kept: list[PlateRead] = []
+        for plate in ranked:
+            if all(_overlap(plate.xyxy, k.xyxy) < _OVERLAP for k in kept):
+                kept.append(plate)
+        return sorted(kept, key=lambda p: p.score, reverse=True)
+
+    def _prepare(self, crop: np.ndarray) -> np.ndarray:
+        """Enlarge a small crop to the recogniser's height (cubic) and give it a replicated border."""
+        h = crop.shape[0]
+        if h < REC_HEIGHT:
+            crop = cv2.resize(crop, None, fx=REC_HEIGHT / h, fy=REC_HEIGHT / h, interpolation=cv2.INTER_CUBIC)
+        pad = round(self.config.crop_pad * crop.shape[0])
+        return cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else crop
+
+    def _recognise(self, crops: list[np.ndarray]) -> list[TextRead]:
+        if self.classifier:
+            crops = self.classifier.upright(crops)
+        return self.recognizer(crops, self.normalise.lead_chars)
+
+    def _plate(self, read: TextRead, xyxy: tuple[float, float, float, float]) -> PlateRead | None:
+        fit = self.normalise(read.text, read.lead[0] if read.lead else "")
+        if fit is None:
+            return None
+        score = read.score * self.config.edit_penalty**fit.edits
+        if score < self.config.min_score:
+            return None
+        return PlateRead(fit.text, round(score, 4), xyxy, read.text, fit.country, fit.edits)
+
+    def _plate_shaped(self, quad: np.ndarray) -> bool:
+        width = float(np.linalg.norm(quad[1] - quad[0]))
+        height = float(np.linalg.norm(quad[3] - quad[0]))
+        return self.config.min_aspect <= width / max(height, 1.0) <= self.config.max_aspect
+
+    def _merged(self, boxes: list[TextBox]) -> list[np.ndarray]:
+        """Quads joining neighbouring boxes of one text line when one of them is too short to be a plate
+        on its own: a plate the detector split at a wide gap ("VW" + "4X4-WP", a country band)."""
+        if self.config.merge_gap <= 0:
+            return []
+        ordered = sorted(boxes, key=lambda b: b.xyxy[0])
+        out = []
+        for i, first in enumerate(ordered):
+            for second in ordered[i + 1 :]:
+                if self._plate_shaped(first.quad) and self._plate_shaped(second.quad):
+                    continue
+                left, right = first.xyxy, second.xyxy
+                h0, h1 = left[3] - left[1], right[3] - right[1]
+                same_line = abs((left[1] + left[3]) - (right[1] + right[3])) / 2 < 0.5 * max(h0, h1)
+                near = -0.2 * h0 <= right[0] - left[2] <= self.config.merge_gap * h0
+                if min(h0, h1) >= 0.6 * max(h0, h1) and same_line and near:
+                    x0, y0 = left[0], min(left[1], right[1])
+                    x1, y1 = right[2], max(left[3], right[3])
+                    quad = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+                    if self._plate_shaped(quad):
+                        out.append(quad)
+        return out
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over the smaller box's area."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / smaller if smaller > 0 else 0.0
+
+
+class PlateVoter:
+    """Accumulates the plate reads of one track and votes them into one text.
+
+    Reads of the most common length (weighted by score) are aligned position by position and each
+    position takes the score-weighted majority character, so one bad frame (motion blur, a glare on one
+    character) cannot change the result. Confidence = share of weight behind the majority length x mean
+    per-position agreement x mean score of those reads: a single read keeps its own score.
+    """
+
+    def __init__(self, window: int = 20) -> None:
+        self.reads: deque[tuple[str, float]] = deque(maxlen=window)
+
+    @classmethod
+    def from_config(cls, config: PlatesConfig) -> PlateVoter:
+        return cls(config.vote_window)
+
+    def add(self, text: str, score: float) -> None:
+        """Add one (normalised) read; empty reads and non-positive scores are ignored."""
+        if text and score > 0:
+            self.reads.append((text, float(score)))
+
+    def __len__(self) -> int:
+        return len(self.reads)
+
+    def result(self) -> tuple[str, float] | None:
+        """The track's plate text and confidence in [0, 1], or None before any read."""
+        if not self.reads:
+            return None
+        by_length: dict[int, float] = defaultdict(float)
+        for text, score in self.reads:
+            by_length[len(text)] += score
+        length = max(by_length, key=lambda n: (by_length[n], n))
+        aligned = [(t, s) for t, s in self.reads if len(t) == length]
+        weight = by_length[length]
+        chars, agreement = [], []
+        for i in range(length):
+            votes: dict[str, float] = defaultdict(float)
+            for text, score in aligned:
+                votes[text[i]] += score
+            char, best = max(votes.items(), key=lambda kv: kv[1])
+            chars.append(char)
+            agreement.append(best / weight)
+        confidence = weight / sum(by_length.values()) * float(np.mean(agreement)) * weight / len(aligned)
+        return "".join(chars), round(min(confidence, 1.0), 4)
+
+
+def fold_confusables(text: str, confusables: Mapping[str, str] | None = None) -> str:
+    """Clean a plate and map every confusable letter to its digit, so O/0, I/1, B/8 ... compare equal."""
+    table = confusables if confusables is not None else PlatesConfig().confusables
+    return "".join(table.get(ch, ch) for ch in clean_plate_text(text))
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def match_hotlist(
+    text: str,
+    hotlist: Sequence[str],
+    max_distance: int = 1,
+    confusables: Mapping[str, str] | None = None,
+) -> tuple[str, int] | None:
+    """The hotlist entry closest to a read plate, with its edit distance, if within ``max_distance``.
+
+    Both sides are cleaned and confusables folded first, so "RK-O99 AN" matches "RK099AN" at distance 0
+    and one misread character costs 1. Ties go to the earlier entry. Pure function: alerting is elsewhere.
+    """
+    probe = fold_confusables(text, confusables)
+    if not probe:
+        return None
+    best: tuple[str, int] | None = None
+    for entry in hotlist:
+        folded = fold_confusables(entry, confusables)
+        if not folded or abs(len(folded) - len(probe)) > max_distance:
+            continue
+        distance = edit_distance(probe, folded)
+        if distance <= max_distance and (best is None or distance < best[1]):
+            best = (entry, distance)
+    return best
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to BGR; raises InputError saying what to give instead when it is not an image."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file; give the path of a JPEG or PNG photo or plate crop")
+    image = cv2.imdecode(np.fromfile(str(file), np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise InputError(f"{file}: not a readable image; give a JPEG, PNG, BMP or WebP photo or plate crop")
+    return image
