@@ -24,8 +24,16 @@ models: setup
 demo-video: setup
 	@$(BIN)/watchnet demo fetch-video
 
+# The main job on the demo camera (finishes, prints where the results are), then, in a terminal, the
+# console serving the demo camera (http://127.0.0.1:8080). Without a terminal (CI, scripts) it stops
+# after the job and says how to start the console; SERVE=1 forces serving, SERVE=0 skips it.
 demo: models demo-video
 	$(BIN)/watchnet demo run
+	@if [ "$(SERVE)" = 1 ] || { [ "$(SERVE)" != 0 ] && [ -t 0 ]; }; then \
+	  $(BIN)/watchnet serve --demo; \
+	else \
+	  echo "Console: $(BIN)/watchnet users create-admin admin && $(BIN)/watchnet serve --demo"; \
+	fi
 
 test: models
 	$(BIN)/python -m pytest -q

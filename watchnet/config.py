@@ -384,6 +384,9 @@ class WatchlistConfig(BaseModel):
 
     sample_every: int = Field(default=1, ge=1, description="Look for a track's face every N-th detected frame")
     keep_faces: int = Field(default=5, ge=1, le=50, description="Best-quality faces kept per live track (memory)")
+    evidence_faces: int = Field(
+        default=20, ge=1, le=200, description="Matching faces of an alerted track kept with its alert"
+    )
     vote_window: int = Field(default=5, ge=1, description="Last sampled faces of a track the vote counts over")
     vote_min: int = Field(default=2, ge=1, description="Faces above threshold needed within the window")
     single_face_score: float = Field(default=0.95, gt=0, le=1, description="One face this close is enough")

@@ -75,7 +75,10 @@ class CameraPipeline:
     def process(self, frame: Frame) -> FrameResult:
         """Run the stages on one frame."""
         on_stride = self._processed % self.stride == 0
-        run_detector = on_stride and (self.gate is None or self.gate.should_detect(frame.image))
+        # New tracks need a second detector pass to be confirmed: never let the gate delay it.
+        run_detector = on_stride and (
+            self.gate is None or self.gate.should_detect(frame.image) or self.tracker.tentative > 0
+        )
         self._processed += 1
         detections = self.detect(frame.image) if run_detector else None
         update = self.tracker.update(frame, detections)

@@ -14,7 +14,6 @@ from alembic.script import ScriptDirectory
 from watchnet.config import Settings
 from watchnet.errors import StoreError
 from watchnet.store.db import alembic_config, make_engine, migrate, open_store
-from watchnet.store.schema import Base
 from watchnet.store.tables import load_all_tables
 
 TABLES = {"cameras", "runs", "tracks", "track_events"}

@@ -60,6 +60,7 @@ class CameraTracker:
         self._motion: dict[int, _Motion] = {}
         self._lost_after_s = config.lost_track_buffer / 30.0  # the tracker's own time budget
         self._last_detection_index = -1
+        self.tentative = 0  # boxes the last detector pass could not yet give a confirmed track
 
     def update(self, frame: Frame, detections: sv.Detections | None) -> TrackUpdate:
         """Advance by one frame; ``detections`` is None when the detector did not run on it."""
@@ -68,6 +69,7 @@ class CameraTracker:
         else:
             self._last_detection_index = frame.index
             tracked = self._tracker.update(detections, timestamp=frame.pts)
+            self.tentative = int(np.count_nonzero(tracked.tracker_id < 0)) if tracked.tracker_id is not None else 0
             if len(tracked) and tracked.tracker_id is not None:
                 tracked = subset(tracked, tracked.tracker_id >= 0)
             tracked.data["carried"] = np.zeros(len(tracked), dtype=bool)

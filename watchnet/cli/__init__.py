@@ -18,17 +18,31 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `watchnet --help` stays fast and one broken group cannot hide the others.
+    from watchnet.cli import alerts as alerts_cmd
+    from watchnet.cli import audit as audit_cmd
     from watchnet.cli import demo as demo_cmd
     from watchnet.cli import faces as faces_cmd
     from watchnet.cli import models as models_cmd
     from watchnet.cli import plates as plates_cmd
+    from watchnet.cli import retention as retention_cmd
     from watchnet.cli import run as run_cmd
+    from watchnet.cli import search as search_cmd
+    from watchnet.cli import serve as serve_cmd
+    from watchnet.cli import users as users_cmd
+    from watchnet.cli import watchlist as watchlist_cmd
 
     app.add_typer(models_cmd.app, name="models")
     app.add_typer(demo_cmd.app, name="demo")
     app.add_typer(faces_cmd.app, name="faces")
     app.add_typer(plates_cmd.app, name="plates")
+    app.add_typer(watchlist_cmd.app, name="watchlist")
+    app.add_typer(alerts_cmd.app, name="alerts")
+    app.add_typer(users_cmd.app, name="users")
+    app.add_typer(audit_cmd.app, name="audit")
     app.command("run")(run_cmd.run)
+    app.command("serve")(serve_cmd.serve)
+    app.command("search")(search_cmd.search)
+    app.add_typer(retention_cmd.app, name="retention")
 
 
 _register()

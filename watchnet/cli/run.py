@@ -13,7 +13,7 @@ import typer
 from watchnet.analysis.detect import Detector
 from watchnet.cli.common import friendly_errors, load_settings
 from watchnet.config import Settings
-from watchnet.records import CLASSES
+from watchnet.records import CLASSES, Alert
 from watchnet.runner import CameraStats, Runner, RunOptions
 from watchnet.store.db import open_store, public_url
 from watchnet.store.recorder import Recorder
@@ -32,12 +32,28 @@ def print_progress(stats: list[CameraStats]) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def print_alert(alert: Alert) -> None:
+    """An alert as one loud line on stderr the moment it is raised."""
+    place = f" at {alert.lat:.5f},{alert.lon:.5f}" if alert.lat is not None and alert.lon is not None else ""
+    print(f"ALERT {alert.kind} match: {alert.subject_name} (score {alert.score:.3f}) on camera {alert.camera}"
+          f"{place}, track {alert.track_id}, frame {alert.frame_index}", file=sys.stderr, flush=True)
+
+
 def execute(settings: Settings, options: RunOptions) -> dict:
     """Open the store and the detector, run all cameras, return the summary."""
+    from watchnet.analysis_setup import build_analysis
+
     engine = open_store(settings)
     detector = Detector.from_settings(settings)
-    runner = Runner(settings, detector, Recorder(engine), options)
-    summary = runner.run(progress=print_progress)
+    holder: list[Runner] = []
+    analysis = build_analysis(settings, engine, run_id=lambda: holder[0].run_id if holder else None)
+    runner = Runner(settings, detector, Recorder(engine), options, analyzers=analysis.analyzers,
+                    on_alert=print_alert)
+    holder.append(runner)
+    try:
+        summary = runner.run(progress=print_progress)
+    finally:
+        analysis.close()
     summary["database"] = public_url(settings.resolved_database_url)
     summary["snapshots"] = str(settings.snapshots_dir)
     if options.mot_dir:

@@ -1,0 +1,162 @@
+"""Live frames: the latest picture of each camera, drawn on and JPEG-encoded only when someone watches.
+
+``publish`` runs on the camera thread for every frame, so it only keeps references (the decoder gives
+a fresh array per frame, nothing is copied). Drawing and encoding happen in the API's thread pool, at
+most once per frame and variant however many clients watch, and not at all when nobody does.
+
+Variants. ``full`` (operators, admins): boxes, track ids, and names only on tracks that matched the
+watchlist. ``private`` (viewers, auditors): the head of every person who matched no one is pixelated
+(the top of the person box, a deliberate over-cover: a face detector would miss some faces) and
+matches are marked without a name. Pixelation here is irreversible: the JPEG never held the face.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from watchnet.config import ApiConfig
+from watchnet.pipeline import FrameResult
+from watchnet.records import CLASS_ID, CLASSES, Alert
+
+Variant = Literal["full", "private"]
+HEAD_SHARE = 0.28  # top share of a person box covered as "head" when blurring
+_MAX_MATCHES = 2000
+_PERSON = CLASS_ID["person"]
+
+
+@dataclass(slots=True)
+class _Latest:
+    seq: int
+    index: int
+    timestamp: float
+    received: float
+    image: np.ndarray
+    xyxy: np.ndarray
+    class_id: np.ndarray
+    tracker_id: np.ndarray
+
+
+class LiveHub:
+    """Latest frame per camera plus watchlist matches per track, rendered on demand."""
+
+    def __init__(self, config: ApiConfig) -> None:
+        self.config = config
+        self._latest: dict[str, _Latest] = {}
+        self._matches: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._cache: dict[tuple[str, Variant], tuple[int, bytes]] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def publish(self, result: FrameResult) -> None:
+        """Keep ``result`` as its camera's latest frame (called on the camera thread)."""
+        tracked = result.tracked
+        n = len(tracked)
+        ids = tracked.tracker_id if tracked.tracker_id is not None else np.full(n, -1)
+        classes = tracked.class_id if tracked.class_id is not None else np.zeros(n, dtype=int)
+        with self._lock:
+            self._seq += 1
+            self._latest[result.frame.camera] = _Latest(
+                self._seq, result.frame.index, result.frame.timestamp, time.time(), result.frame.image,
+                np.asarray(tracked.xyxy, dtype=np.float32).reshape(-1, 4), np.asarray(classes), np.asarray(ids),
+            )
+        for alert in result.alerts:
+            self.note_alert(alert)
+
+    def note_alert(self, alert: Alert) -> None:
+        """Remember that a track matched a subject, so its box is named from now on."""
+        with self._lock:
+            self._matches[(alert.camera, alert.track_id)] = alert.subject_name
+            while len(self._matches) > _MAX_MATCHES:
+                self._matches.popitem(last=False)
+
+    def reset(self, camera: str | None = None) -> None:
+        """Forget a camera's frames and matches (its tracker ids restart), or everything."""
+        with self._lock:
+            for key in [k for k in self._latest if camera in (None, k)]:
+                del self._latest[key]
+            for match in [k for k in self._matches if camera in (None, k[0])]:
+                del self._matches[match]
+
+    def cameras(self) -> list[str]:
+        with self._lock:
+            return sorted(self._latest)
+
+    def seq(self, camera: str) -> int | None:
+        latest = self._latest.get(camera)
+        return latest.seq if latest else None
+
+    def info(self, camera: str) -> dict[str, float | int] | None:
+        latest = self._latest.get(camera)
+        if latest is None:
+            return None
+        return {"frame_index": latest.index, "timestamp": latest.timestamp, "age_s": time.time() - latest.received}
+
+    def jpeg(self, camera: str, variant: Variant) -> bytes | None:
+        """The latest frame of ``camera`` drawn for ``variant``, as JPEG; None before the first frame."""
+        with self._lock:
+            latest = self._latest.get(camera)
+            cached = self._cache.get((camera, variant))
+            if latest is None:
+                return None
+            if cached is not None and cached[0] == latest.seq:
+                return cached[1]
+            names = {tid: name for (cam, tid), name in self._matches.items() if cam == camera}
+        data = self._render(latest, names, variant)
+        with self._lock:
+            self._cache[(camera, variant)] = (latest.seq, data)
+        return data
+
+    def _render(self, latest: _Latest, names: dict[int, str], variant: Variant) -> bytes:
+        image = latest.image
+        h, w = image.shape[:2]
+        scale = min(1.0, self.config.live_max_side / max(h, w))
+        canvas = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
+            if scale < 1.0 else image.copy()
+        boxes = latest.xyxy * scale
+        for box, cls, tid in zip(boxes, latest.class_id, latest.tracker_id, strict=True):
+            name = names.get(int(tid))
+            if variant == "private" and name is None and int(cls) == _PERSON:
+                _pixelate_head(canvas, box)
+            _draw_box(canvas, box, int(cls), int(tid), name, variant)
+        ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, self.config.live_jpeg_quality])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        return buf.tobytes()
+
+
+def _pixelate_head(canvas: np.ndarray, box: np.ndarray) -> None:
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    h, w = canvas.shape[:2]
+    x1, x2 = max(0, x1), min(w, x2)
+    y1 = max(0, y1)
+    y2 = min(h, y1 + max(4, int((box[3] - box[1]) * HEAD_SHARE)))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return
+    region = canvas[y1:y2, x1:x2]
+    small = cv2.resize(region, (max(1, (x2 - x1) // 8), max(1, (y2 - y1) // 8)), interpolation=cv2.INTER_AREA)
+    canvas[y1:y2, x1:x2] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+
+
+_COLOURS = {"person": (80, 200, 80), "match": (40, 40, 235)}
+_VEHICLE = (230, 160, 40)
+
+
+def _draw_box(canvas: np.ndarray, box: np.ndarray, cls: int, tid: int, name: str | None, variant: Variant) -> None:
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    label = CLASSES[cls] if 0 <= cls < len(CLASSES) else "object"
+    colour = _COLOURS["match"] if name else _COLOURS.get(label, _VEHICLE)
+    cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 3 if name else 2)
+    text = f"#{tid}" if tid >= 0 else label
+    if name:
+        text += f" {name}" if variant == "full" else " watchlist match"
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    top = max(th + 4, y1)
+    cv2.rectangle(canvas, (x1, top - th - 4), (x1 + tw + 4, top), colour, -1)
+    cv2.putText(canvas, text, (x1 + 2, top - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)

@@ -1,0 +1,262 @@
+"""Alerts: the list with filters, one alert with its decision history, its pictures, the live WebSocket,
+and the decisions (confirm by two distinct users, dismiss with an optional negative example, close).
+
+Reads query the alert tables directly (they are the record); decisions go through the alert manager
+(``watchnet.events.alerts``), which owns the rules (who may confirm twice, what a dismissal teaches the
+matcher) and writes the audit log. Every decision is also pushed to connected dashboards, so the second
+operator sees "1 of 2" change to confirmed without reloading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
+
+from watchnet.api.backends import decide
+from watchnet.api.deps import (
+    CAN_OPERATE,
+    CAN_READ_ALERTS,
+    OperatorUser,
+    get_state,
+    require,
+    websocket_user,
+)
+from watchnet.api.files import picture
+from watchnet.api.schemas import Id, Strict
+from watchnet.api.state import ApiState
+from watchnet.events.sinks.base import alert_json
+from watchnet.records import Alert
+from watchnet.store.schema_watchlist import AlertDecision, AlertRow
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
+ws_router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+_alerts = cast(sa.Table, AlertRow.__table__)
+_decisions = cast(sa.Table, AlertDecision.__table__)
+STATES = "^(new|confirmed|closed|dismissed)$"
+
+
+class DecisionOut(BaseModel):
+    action: str
+    actor: str
+    at: datetime
+    from_state: str
+    to_state: str
+    note: str
+
+
+class AlertOut(BaseModel):
+    id: int
+    subject_id: int | None
+    subject_name: str
+    kind: str
+    score: float
+    camera: str
+    lat: float | None
+    lon: float | None
+    track_id: int
+    at: datetime
+    state: str
+    confirmations: int = Field(description="Distinct users who confirmed so far")
+    confirmations_needed: int
+    crop: str | None
+    snapshot: str | None
+    decisions: list[DecisionOut] | None = None
+
+
+class AlertPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[AlertOut]
+
+
+class DecisionIn(Strict):
+    note: str = Field(default="", max_length=2000)
+
+
+class DismissIn(DecisionIn):
+    negative: bool = Field(default=False, description="Keep the face as a negative example of the subject")
+
+
+def _confirmed_by(engine: sa.Engine, ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    query = (sa.select(_decisions.c.alert_id, sa.func.count(sa.distinct(_decisions.c.actor)))
+             .where(_decisions.c.alert_id.in_(ids), _decisions.c.action == "confirm")
+             .group_by(_decisions.c.alert_id))
+    with engine.connect() as conn:
+        return {int(a): int(n) for a, n in conn.execute(query).all()}
+
+
+def alert_out(state: ApiState, row: Any, confirmations: int, decisions: list[DecisionOut] | None = None) -> AlertOut:
+    return AlertOut(
+        id=row["id"], subject_id=row["subject_id"], subject_name=row["subject_name"], kind=row["kind"],
+        score=round(float(row["score"]), 4), camera=row["camera"], lat=row["lat"], lon=row["lon"],
+        track_id=row["track_id"], at=row["at"], state=row["state"], confirmations=confirmations,
+        confirmations_needed=state.settings.alerts.confirmations,
+        crop=f"/api/alerts/{row['id']}/crop.jpg" if row["crop_path"] else None,
+        snapshot=f"/api/alerts/{row['id']}/snapshot.jpg" if row["snapshot_path"] else None, decisions=decisions,
+    )
+
+
+def load_alert(state: ApiState, alert: Id, with_decisions: bool = True) -> AlertOut:
+    with state.engine.connect() as conn:
+        row = conn.execute(sa.select(_alerts).where(_alerts.c.id == alert)).mappings().first()
+        history = conn.execute(sa.select(_decisions).where(_decisions.c.alert_id == alert)
+                               .order_by(_decisions.c.at, _decisions.c.id)).mappings().all() if row else []
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
+    decisions = [DecisionOut(action=d["action"], actor=d["actor"], at=d["at"], from_state=d["from_state"],
+                             to_state=d["to_state"], note=d["note"]) for d in history]
+    confirmations = len({d.actor for d in decisions if d.action == "confirm"})
+    return alert_out(state, row, confirmations, decisions if with_decisions else None)
+
+
+@router.get("", response_model=AlertPage)
+def alerts(
+    request: Request,
+    state_: str | None = Query(None, alias="state", pattern=STATES),
+    camera: str | None = Query(None, max_length=64),
+    subject_id: int | None = Query(None, ge=1, le=2**62),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=10**7),
+) -> AlertPage:
+    """Alerts matching every filter, newest first."""
+    state = get_state(request)
+    where: list[sa.ColumnElement[bool]] = []
+    if state_:
+        where.append(_alerts.c.state == state_)
+    if camera:
+        where.append(_alerts.c.camera == camera)
+    if subject_id:
+        where.append(_alerts.c.subject_id == subject_id)
+    if since:
+        where.append(_alerts.c.at >= since)
+    if until:
+        where.append(_alerts.c.at <= until)
+    with state.engine.connect() as conn:
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(_alerts).where(*where)).scalar_one())
+        rows = conn.execute(sa.select(_alerts).where(*where).order_by(_alerts.c.at.desc(), _alerts.c.id.desc())
+                            .limit(limit).offset(offset)).mappings().all()
+    counts = _confirmed_by(state.engine, [r["id"] for r in rows])
+    return AlertPage(total=total, limit=limit, offset=offset,
+                     items=[alert_out(state, r, counts.get(r["id"], 0)) for r in rows])
+
+
+@router.get("/{alert}", response_model=AlertOut, responses={404: {}})
+def alert(alert: Id, request: Request) -> AlertOut:
+    """One alert with every decision taken on it."""
+    return load_alert(get_state(request), alert)
+
+
+def _picture(request: Request, alert: Id, column: str) -> FileResponse:
+    state = get_state(request)
+    with state.engine.connect() as conn:
+        found = conn.execute(sa.select(_alerts.c[column]).where(_alerts.c.id == alert)).first()
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
+    return picture(state.settings, found[0], f"alert {alert}")
+
+
+@router.get("/{alert}/crop.jpg", response_class=FileResponse, responses={404: {}})
+def crop(alert: Id, request: Request) -> FileResponse:
+    """The face crop that matched."""
+    return _picture(request, alert, "crop_path")
+
+
+@router.get("/{alert}/snapshot.jpg", response_class=FileResponse, responses={404: {}})
+def snapshot(alert: Id, request: Request) -> FileResponse:
+    """The whole frame at the match (operators see it as recorded)."""
+    return _picture(request, alert, "snapshot_path")
+
+
+async def _decide(request: Request, alert: Id, action: str, user: Any, note: str, negative: bool = False) -> AlertOut:
+    state = get_state(request)
+    await run_in_threadpool(load_alert, state, alert, False)  # 404 before anything else
+    await run_in_threadpool(decide, state, action, alert, user.name, note, negative)  # publishes the update
+    return await run_in_threadpool(load_alert, state, alert)
+
+
+@router.post("/{alert}/confirm", response_model=AlertOut, responses={404: {}, 409: {}},
+             dependencies=[Depends(require(*CAN_OPERATE))])
+async def confirm(alert: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> AlertOut:
+    """Confirm the match; it becomes confirmed once enough distinct users did (default two)."""
+    return await _decide(request, alert, "confirm", user, body.note if body else "")
+
+
+@router.post("/{alert}/dismiss", response_model=AlertOut, responses={404: {}, 409: {}},
+             dependencies=[Depends(require(*CAN_OPERATE))])
+async def dismiss(alert: Id, request: Request, user: OperatorUser, body: DismissIn | None = None) -> AlertOut:
+    """Reject the match (a false alarm); with ``negative`` the face vetoes future look-alike matches."""
+    return await _decide(request, alert, "dismiss", user, body.note if body else "", bool(body and body.negative))
+
+
+@router.post("/{alert}/close", response_model=AlertOut, responses={404: {}, 409: {}},
+             dependencies=[Depends(require(*CAN_OPERATE))])
+async def close(alert: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> AlertOut:
+    """Close a handled alert."""
+    return await _decide(request, alert, "close", user, body.note if body else "")
+
+
+def live_message(alert: Alert) -> dict[str, Any]:
+    """What a dashboard gets for an alert raised or decided: no server paths, picture URLs instead."""
+    body = alert_json(alert)
+    body.pop("crop_path", None)
+    body.pop("snapshot_path", None)
+    body["crop"] = f"/api/alerts/{alert.id}/crop.jpg" if alert.id and alert.crop_path else None
+    return {"type": "alert", "alert": body}
+
+
+@ws_router.websocket("/ws")
+async def alerts_ws(websocket: WebSocket) -> None:
+    """Alerts as they are raised and whenever a decision changes one: ``{"type": "alert", "alert": {...}}``.
+
+    The dashboard tells the two apart by the alert id (new to it, or one it shows) and reloads the
+    alert for its confirmations. A client that falls behind loses its oldest messages (the bus is
+    bounded), and reloads the list when it reconnects.
+    """
+    state = get_state(websocket)
+    user = await run_in_threadpool(websocket_user, websocket, CAN_READ_ALERTS)
+    if user is None:
+        await websocket.close(code=1008, reason="log in with a role that may read alerts")
+        return
+    await websocket.accept()
+    receiver = asyncio.create_task(_drain(websocket))
+    try:
+        async with state.bus.subscribe() as alerts:
+            stream = aiter(alerts)
+            getter: asyncio.Task[Alert] | None = None
+            while not receiver.done() and not state.closing.is_set():
+                getter = getter or asyncio.ensure_future(anext(stream))
+                done, _ = await asyncio.wait({getter, receiver}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    if getter.exception() is not None:  # the subscription ended
+                        break
+                    await websocket.send_json(live_message(getter.result()))
+                    getter = None
+            if getter is not None:
+                getter.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, to notice when it leaves."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()

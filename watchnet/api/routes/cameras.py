@@ -1,0 +1,156 @@
+"""Cameras: the list with live status from the pipeline, and admin CRUD persisted in the store.
+
+A change is saved in the ``cameras`` table and, when a pipeline is attached (``watchnet serve``), the
+pipeline is reloaded with the new camera set. Stream URLs can hold passwords, so only admins see URLs,
+and even they see the password masked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from watchnet.api.accounts import Principal
+from watchnet.api.deps import CAN_VIEW_LIVE, AdminUser, LiveUser, get_state, require
+from watchnet.api.schemas import Strict
+from watchnet.api.state import ApiState
+from watchnet.config import CameraConfig
+from watchnet.store import audit
+from watchnet.store.queries import count_tracks, list_cameras
+from watchnet.store.recorder import Recorder
+from watchnet.store.schema import Camera
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depends(require(*CAN_VIEW_LIVE))])
+_cameras = cast(sa.Table, Camera.__table__)
+NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
+
+
+class CameraStatus(BaseModel):
+    state: str = "offline"
+    fps: float = 0.0
+    frames: int = 0
+    tracks: int = 0
+    error: str | None = None
+    last_frame_age_s: float | None = None
+
+
+class CameraOut(BaseModel):
+    name: str
+    lat: float | None = None
+    lon: float | None = None
+    url: str | None = Field(default=None, description="Only for admins, password masked")
+    created_at: datetime | None = None
+    status: CameraStatus
+
+
+class CameraIn(Strict):
+    url: str = Field(min_length=1, max_length=2048)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class CameraCreate(CameraIn):
+    name: str = Field(pattern=NAME)
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _status(state: ApiState, name: str, stats: dict[str, dict[str, Any]]) -> CameraStatus:
+    row = stats.get(name, {})
+    live = state.live.info(name)
+    return CameraStatus(
+        state=str(row.get("state", "offline")), fps=float(row.get("fps") or 0.0), frames=int(row.get("frames") or 0),
+        tracks=int(row.get("tracks") or 0), error=row.get("error"),
+        last_frame_age_s=round(float(live["age_s"]), 2) if live else None,
+    )
+
+
+def camera_list(state: ApiState, user: Principal) -> list[CameraOut]:
+    stats = state.camera_status()
+    out = [
+        CameraOut(name=c.name, lat=c.lat, lon=c.lon, created_at=c.created_at, status=_status(state, c.name, stats),
+                  url=mask_url(c.url) if user.role == "admin" else None)
+        for c in list_cameras(state.engine)
+    ]
+    known = {c.name for c in out}
+    for name in sorted(set(stats) - known):  # running but not yet written to the store
+        cam = next((c for c in state.settings.cameras if c.name == name), None)
+        out.append(CameraOut(name=name, lat=cam.lat if cam else None, lon=cam.lon if cam else None,
+                             status=_status(state, name, stats)))
+    return out
+
+
+@router.get("", response_model=list[CameraOut])
+def cameras(request: Request, user: LiveUser) -> list[CameraOut]:
+    """Every camera with its position and live status (state, fps, frames, last error)."""
+    return camera_list(get_state(request), user)
+
+
+@router.get("/{name}", response_model=CameraOut, responses={404: {}})
+def camera(name: str, request: Request, user: LiveUser) -> CameraOut:
+    for cam in camera_list(get_state(request), user):
+        if cam.name == name:
+            return cam
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
+
+
+@router.post("", response_model=CameraOut, status_code=201, responses={409: {}})
+def create_camera(body: CameraCreate, request: Request, user: AdminUser) -> CameraOut:
+    """Add a camera (admins); a running pipeline picks it up."""
+    state = get_state(request)
+    if any(c.name == body.name for c in list_cameras(state.engine)):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a camera named {body.name!r} exists; use PUT to change it")
+    _save(state, CameraConfig(name=body.name, url=body.url, lat=body.lat, lon=body.lon))
+    audit.record(state.engine, user.name, "camera.create", body.name,
+                 {"url": mask_url(body.url), "lat": body.lat, "lon": body.lon})
+    return camera(body.name, request, user)
+
+
+@router.put("/{name}", response_model=CameraOut, responses={404: {}})
+def update_camera(name: str, body: CameraIn, request: Request,
+                  user: AdminUser) -> CameraOut:
+    """Change a camera's URL or position (admins)."""
+    state = get_state(request)
+    if not any(c.name == name for c in list_cameras(state.engine)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
+    _save(state, CameraConfig(name=name, url=body.url, lat=body.lat, lon=body.lon))
+    audit.record(state.engine, user.name, "camera.update", name,
+                 {"url": mask_url(body.url), "lat": body.lat, "lon": body.lon})
+    return camera(name, request, user)
+
+
+@router.delete("/{name}", status_code=204, response_class=Response, responses={404: {}, 409: {}})
+def delete_camera(name: str, request: Request, user: AdminUser,
+                  purge: bool = Query(False, description="Also delete its history")) -> Response:
+    """Remove a camera (admins). Its tracks go with it, so a camera with history needs ``purge=true``."""
+    state = get_state(request)
+    if not any(c.name == name for c in list_cameras(state.engine)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
+    tracks = count_tracks(state.engine, camera=name)
+    if tracks and not purge:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"camera {name!r} has {tracks} stored tracks; add ?purge=true to delete them too")
+    with state.engine.connect() as conn, conn.begin():
+        conn.execute(_cameras.delete().where(_cameras.c.name == name))
+    state.live.reset(name)
+    audit.record(state.engine, user.name, "camera.delete", name, {"purged_tracks": tracks})
+    if state.on_cameras_changed:
+        state.on_cameras_changed()
+    return Response(status_code=204)
+
+
+def _save(state: ApiState, cam: CameraConfig) -> None:
+    Recorder(state.engine).upsert_cameras([cam])
+    if state.on_cameras_changed:
+        state.on_cameras_changed()

@@ -1,0 +1,156 @@
+"""Forensic search (operators, admins): every call states a reason and is audited by ``watchnet.search``.
+
+Filters go as JSON to ``POST /api/search``; a face photo or a person crop ("look-alike") goes as a
+multipart upload to ``POST /api/search/photo``; ``GET /api/search/subject/{id}`` is a watchlist
+subject's history (alerts, plus face-similar sightings in keep-embeddings mode), which the dashboard
+draws as a timeline and as a camera-to-camera path on the map. Thumbnails come from an authorised
+route, never from an open static folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
+from watchnet.api.files import picture
+from watchnet.api.schemas import Id, Strict
+from watchnet.api.state import ApiState
+from watchnet.api.uploads import read_image
+from watchnet.records import CLASSES
+
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require(*CAN_OPERATE))])
+LABEL = "^(" + "|".join(CLASSES) + ")$"
+_lock = threading.Lock()
+
+
+class SearchIn(Strict):
+    reason: str = Field(min_length=3, max_length=500, description="Why you search (audited)")
+    cameras: list[str] = Field(default_factory=list, max_length=100)
+    since: datetime | None = None
+    until: datetime | None = None
+    label: str | None = Field(default=None, pattern=LABEL)
+    upper_colour: str | None = Field(default=None, max_length=16)
+    lower_colour: str | None = Field(default=None, max_length=16)
+    vehicle_colour: str | None = Field(default=None, max_length=16)
+    plate: str | None = Field(default=None, min_length=1, max_length=16)
+    fuzzy: bool = False
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=10**6)
+
+
+class SightingOut(BaseModel):
+    id: int
+    camera: str
+    track_id: int
+    label: str
+    first_seen: datetime
+    last_seen: datetime
+    plate: str | None
+    attributes: dict[str, Any]
+    score: float | None
+    match: str
+    thumbnail: str | None
+
+
+class SearchOut(BaseModel):
+    total: int | None
+    limit: int
+    offset: int
+    audit_id: int | None
+    notes: list[str]
+    results: list[SightingOut]
+
+
+def searcher(state: ApiState) -> Any:
+    """The process's one ``SightingSearch`` (it caches vectors), made on first use."""
+    with _lock:
+        found = state.extras.get("search")
+        if found is None:
+            from watchnet.search import SightingSearch
+
+            found = state.extras["search"] = SightingSearch(state.engine, state.settings)
+        return found
+
+
+def _out(page: Any) -> SearchOut:
+    results = []
+    for r in page.results:
+        thumb = None
+        if r.thumbnail_path:
+            thumb = f"/api/alerts/{r.id}/crop.jpg" if r.match == "alert" else f"/api/sightings/{r.id}/thumbnail.jpg"
+        results.append(SightingOut(id=r.id, camera=r.camera, track_id=r.track_id, label=r.label,
+                                   first_seen=r.first_seen, last_seen=r.last_seen, plate=r.plate,
+                                   attributes=r.attributes, score=r.score, match=r.match, thumbnail=thumb))
+    return SearchOut(total=page.total, limit=page.limit, offset=page.offset, audit_id=page.audit_id,
+                     notes=list(page.notes), results=results)
+
+
+@router.post("/search", response_model=SearchOut, responses={400: {}})
+def search(body: SearchIn, request: Request, user: OperatorUser) -> SearchOut:
+    """Sightings matching every given filter, newest first (ranked by plate similarity with ``fuzzy``)."""
+    from watchnet.search import SearchQuery
+
+    query = SearchQuery(
+        cameras=tuple(body.cameras), since=body.since, until=body.until, label=body.label,
+        upper_colour=body.upper_colour, lower_colour=body.lower_colour, vehicle_colour=body.vehicle_colour,
+        plate=body.plate, fuzzy=body.fuzzy, limit=body.limit, offset=body.offset,
+    )
+    return _out(searcher(get_state(request)).search(query, actor=user.name, reason=body.reason))
+
+
+@router.post("/search/photo", response_model=SearchOut, responses={400: {}, 413: {}, 415: {}})
+async def search_photo(
+    request: Request,
+    user: OperatorUser,
+    reason: Annotated[str, Form(min_length=3, max_length=500)],
+    file: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
+    mode: Annotated[str, Form(pattern="^(face|like)$", description="face: same person; like: clothing")] = "face",
+    label: Annotated[str | None, Form(pattern=LABEL)] = None,
+    limit: Annotated[int, Form(ge=1, le=500)] = 50,
+) -> SearchOut:
+    """Sightings most similar to a face photo or a person crop."""
+    from watchnet.search import SearchQuery
+
+    state = get_state(request)
+    image, _ = await read_image(file, state.settings.api.max_upload_bytes)
+    engine = searcher(state)
+
+    def run() -> Any:
+        vector = engine.embed_face_photo(image) if mode == "face" else engine.embed_crop(image)
+        query = SearchQuery(label=label, limit=limit, **({"face": vector} if mode == "face" else {"like": vector}))
+        return engine.search(query, actor=user.name, reason=reason)
+
+    return _out(await run_in_threadpool(run))
+
+
+@router.get("/search/subject/{subject}", response_model=SearchOut, responses={400: {}})
+def subject_history(
+    subject: Id, request: Request, user: OperatorUser,
+    reason: str = Query(min_length=3, max_length=500), days: float | None = Query(None, gt=0, le=3650),
+    limit: int = Query(200, ge=1, le=1000),
+) -> SearchOut:
+    """Where a watchlist subject was: their alerts (and face-similar sightings in keep-embeddings mode)."""
+    page = searcher(get_state(request)).where_was(subject, actor=user.name, reason=reason, days=days, limit=limit)
+    return _out(page)
+
+
+@router.get("/sightings/{sighting}/thumbnail.jpg", response_class=FileResponse, responses={404: {}})
+def sighting_thumbnail(sighting: Id, request: Request) -> FileResponse:
+    """A sighting's stored thumbnail."""
+    from watchnet.store.schema_sightings import SightingRecord
+
+    table = cast(sa.Table, SightingRecord.__table__)
+    state = get_state(request)
+    with state.engine.connect() as conn:
+        path = conn.execute(sa.select(table.c.thumbnail_path).where(table.c.id == sighting)).scalar_one_or_none()
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thumbnail for sighting {sighting}")
+    return picture(state.settings, path, f"sighting {sighting}")

@@ -1,0 +1,219 @@
+"""Watchlist management (operators, admins): subjects, reference photos, negative examples.
+
+Uploads are checked here (size while streaming, content sniffed, header dimensions, decodable) before
+``watchnet.watchlist.Watchlist`` sees them; it then requires exactly one usable face, stores the photo
+and crop under the data directory, and writes the audit log entry. Photos are served back only
+through ``/api/watchlist/photos/{id}/face.jpg`` behind the same roles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
+from watchnet.api.files import picture
+from watchnet.api.schemas import Id, Strict
+from watchnet.api.state import ApiState
+from watchnet.api.uploads import image_kind, read_image
+from watchnet.errors import InputError
+
+router = APIRouter(prefix="/api/watchlist", tags=["watchlist"], dependencies=[Depends(require(*CAN_OPERATE))])
+_lock = threading.Lock()
+
+
+class PhotoOut(BaseModel):
+    id: int
+    quality: float
+    model: str
+    added_by: str
+    url: str
+
+
+class SubjectOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    reason: str
+    case_ref: str
+    enrolled_by: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    active: bool
+    expired: bool
+    negatives: int
+    photos: list[PhotoOut]
+
+
+class SubjectUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+    case_ref: str | None = Field(default=None, max_length=128)
+    expires_at: datetime | None = None
+    clear_expiry: bool = False
+    active: bool | None = None
+
+
+def watchlist(state: ApiState) -> Any:
+    """The process's ``Watchlist`` (its face models load on the first enrolment)."""
+    with _lock:
+        found = state.extras.get("watchlist")
+        if found is None:
+            from watchnet.watchlist import Watchlist
+
+            found = state.extras["watchlist"] = Watchlist(state.settings, state.engine)
+        return found
+
+
+def subject_out(info: Any) -> SubjectOut:
+    return SubjectOut(
+        id=info.id, kind=info.kind, name=info.name, reason=info.reason, case_ref=info.case_ref,
+        enrolled_by=info.enrolled_by, created_at=info.created_at, updated_at=info.updated_at,
+        expires_at=info.expires_at, active=info.active, expired=info.expired, negatives=info.negatives,
+        photos=[PhotoOut(id=p.id, quality=round(p.quality, 3), model=p.model, added_by=p.added_by,
+                         url=f"/api/watchlist/photos/{p.id}/face.jpg") for p in info.photos],
+    )
+
+
+@contextlib.contextmanager
+def _saved(state: ApiState, data: bytes) -> Iterator[Path]:
+    """The checked upload as a private temporary file (the watchlist API takes paths), removed after."""
+    folder = state.settings.home / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}[image_kind(data) or "jpeg"]
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as handle:
+        handle.write(data)
+    path = Path(handle.name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _get(state: ApiState, subject: Id) -> Any:
+    try:
+        return watchlist(state).get(subject)
+    except InputError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
+@router.get("/subjects", response_model=list[SubjectOut])
+def subjects(request: Request, active: bool | None = None) -> list[SubjectOut]:
+    """Subjects, newest first (never their embeddings)."""
+    return [subject_out(s) for s in watchlist(get_state(request)).list_subjects(active=active)]
+
+
+@router.post("/subjects", response_model=SubjectOut, status_code=201, responses={400: {}, 413: {}, 415: {}})
+async def enrol(
+    request: Request,
+    user: OperatorUser,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one clear face")],
+    reason: Annotated[str, Form(min_length=3, max_length=2000, description="Why this person is enrolled")],
+    case_ref: Annotated[str, Form(max_length=128)] = "",
+    expires_at: Annotated[datetime | None, Form()] = None,
+    face_index: Annotated[int | None, Form(ge=0, le=100)] = None,
+) -> SubjectOut:
+    """Enrol a subject from one photo (audited)."""
+    state = get_state(request)
+    _, data = await read_image(photo, state.settings.api.max_upload_bytes)
+
+    def run() -> Any:
+        with _saved(state, data) as path:
+            return watchlist(state).enrol(name, [path], by=user.name, reason=reason, case_ref=case_ref,
+                                          expires_at=expires_at, face_index=face_index)
+
+    return subject_out(await run_in_threadpool(run))
+
+
+@router.get("/subjects/{subject}", response_model=SubjectOut, responses={404: {}})
+def subject(subject: Id, request: Request) -> SubjectOut:
+    return subject_out(_get(get_state(request), subject))
+
+
+@router.patch("/subjects/{subject}", response_model=SubjectOut, responses={404: {}})
+def update_subject(subject: Id, body: SubjectUpdate, request: Request, user: OperatorUser) -> SubjectOut:
+    """Change name, reason, case, expiry or active flag (audited)."""
+    state = get_state(request)
+    _get(state, subject)
+    changes: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"clear_expiry"})
+    if body.clear_expiry:
+        changes["expires_at"] = None
+    if not changes:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "nothing to change: give at least one field")
+    return subject_out(watchlist(state).update(subject, by=user.name, **changes))
+
+
+@router.delete("/subjects/{subject}", status_code=204, response_class=Response, responses={404: {}})
+def remove_subject(subject: Id, request: Request, user: OperatorUser) -> Response:
+    """Remove a subject with its photos; past alerts keep the name (audited)."""
+    state = get_state(request)
+    _get(state, subject)
+    watchlist(state).remove(subject, by=user.name)
+    return Response(status_code=204)
+
+
+@router.post("/subjects/{subject}/photos", response_model=SubjectOut, responses={400: {}, 404: {}, 413: {}, 415: {}})
+async def add_photo(
+    subject: Id, request: Request, user: OperatorUser,
+    photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one clear face")],
+    face_index: Annotated[int | None, Form(ge=0, le=100)] = None,
+) -> SubjectOut:
+    """Add another reference photo (audited)."""
+    state = get_state(request)
+    _, data = await read_image(photo, state.settings.api.max_upload_bytes)
+    _get(state, subject)
+
+    def run() -> Any:
+        with _saved(state, data) as path:
+            return watchlist(state).add_photo(subject, path, by=user.name, face_index=face_index)
+
+    return subject_out(await run_in_threadpool(run))
+
+
+class NegativeOut(BaseModel):
+    id: int
+    subject_id: int
+
+
+@router.post("/subjects/{subject}/negatives", response_model=NegativeOut, status_code=201,
+             responses={400: {}, 404: {}, 413: {}, 415: {}})
+async def add_negative(
+    subject: Id, request: Request, user: OperatorUser,
+    photo: Annotated[UploadFile, File(description="A face that is NOT this subject")],
+    face_index: Annotated[int | None, Form(ge=0, le=100)] = None,
+) -> NegativeOut:
+    """Record a look-alike as a negative example: it vetoes matches closer to it than to the subject."""
+    state = get_state(request)
+    _, data = await read_image(photo, state.settings.api.max_upload_bytes)
+    _get(state, subject)
+
+    def run() -> int:
+        with _saved(state, data) as path:
+            return int(watchlist(state).add_negative_photo(subject, path, by=user.name, face_index=face_index))
+
+    return NegativeOut(id=await run_in_threadpool(run), subject_id=subject)
+
+
+@router.get("/photos/{photo}/face.jpg", response_class=FileResponse, responses={404: {}})
+def photo_face(photo: Id, request: Request) -> FileResponse:
+    """The face crop of a reference photo."""
+    from watchnet.store.schema_watchlist import SubjectPhoto
+
+    table = cast(sa.Table, SubjectPhoto.__table__)
+    state = get_state(request)
+    with state.engine.connect() as conn:
+        path = conn.execute(sa.select(table.c.crop_path).where(table.c.id == photo)).scalar_one_or_none()
+    return picture(state.settings, path, f"photo {photo}")

@@ -1,0 +1,260 @@
+"""The alert manager: record an alert, deliver it everywhere at once, and take the operators' decisions.
+
+Life-cycle: ``new`` -> ``confirmed`` -> ``closed``, or ``new``/``confirmed`` -> ``dismissed``.
+Why two people to confirm: a confirmed face match can send officers after someone, so one operator's
+reading of a face is not enough; ``confirm`` records each confirmation and the alert becomes
+``confirmed`` only when ``confirmations`` (default 2) *different* users have confirmed it. The same
+user confirming twice is refused. One user may dismiss (a false match costs nobody anything) and a
+confirmed alert is closed by one user when the matter is dealt with; a ``new`` alert cannot be closed
+(confirm or dismiss it first). Dismissed and closed alerts take no further decisions.
+
+Every decision is kept in the alert's history (who, when, from which state to which, a note) and in
+the audit log. Dismissing with ``add_negative`` turns the faces that voted for the match into negative
+examples of the subject, so the same stranger does not raise the alert again. The faces are kept with
+the alert only while it is open, for exactly that purpose, and cleared when it is dismissed or closed.
+
+Delivery: ``raise_alert`` records the alert (for its id), publishes it on the bus (never blocks) and
+hands it to each sink (webhooks and MQTT queue and send on their own threads). Decisions are delivered
+the same way as ``alert.updated``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from watchnet.config import Settings
+from watchnet.errors import InputError, StoreError
+from watchnet.events.bus import AlertBus
+from watchnet.events.sinks.base import RAISED, UPDATED, AlertSink, alert_json, payload
+from watchnet.events.sinks.store import AlertStore, DecisionInfo, bump_version, insert_negatives, row_to_alert
+from watchnet.records import Alert, AlertState
+from watchnet.store import audit
+from watchnet.store.vectors import from_bytes
+
+log = logging.getLogger("watchnet.alerts")
+
+AuditHook = Callable[[Engine, str, str, str, dict[str, Any]], object]
+
+
+class AlertDecisionError(InputError):
+    """A decision that the alert's state or history does not allow (the message says why)."""
+
+
+@dataclass(slots=True)
+class AlertInfo:
+    """A stored alert with its history: what the CLI, API and dashboard show."""
+
+    alert: Alert
+    decisions: list[DecisionInfo] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def confirmed_by(self) -> list[str]:
+        return [d.actor for d in self.decisions if d.action == "confirm"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **alert_json(self.alert), "details": self.details, "confirmed_by": self.confirmed_by,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "decisions": [d.as_dict() for d in self.decisions],
+        }
+
+
+def _info(row: Any, decisions: list[DecisionInfo]) -> AlertInfo:
+    return AlertInfo(row_to_alert(row), decisions, row.created_at, row.updated_at, dict(row.details or {}))
+
+
+class AlertManager:
+    """Records, delivers and decides alerts. Thread-safe: camera threads raise, operators decide."""
+
+    def __init__(
+        self, engine: Engine, bus: AlertBus | None = None, sinks: Sequence[AlertSink] = (), *,
+        confirmations: int = 2, audit_log: AuditHook | None = audit.record,
+        on_negative: Callable[[int], None] | None = None,
+    ) -> None:
+        if confirmations < 1:
+            raise ValueError("confirmations must be at least 1")
+        self.engine = engine
+        self.bus = bus
+        self.sinks = list(sinks)
+        self.confirmations = confirmations
+        self.store = AlertStore(engine)
+        self._audit = audit_log
+        self._on_negative = [on_negative] if on_negative else []
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine, bus: AlertBus | None = None) -> AlertManager:
+        """A manager with the webhook and MQTT sinks that ``settings.alerts`` configures."""
+        from watchnet.events.sinks.webhook import RetryPolicy, WebhookSink
+
+        cfg = settings.alerts
+        sinks: list[AlertSink] = [WebhookSink(w, RetryPolicy.from_config(cfg)) for w in cfg.webhooks]
+        if cfg.mqtt is not None:
+            from watchnet.events.sinks.mqtt import MqttSink
+
+            sinks.append(MqttSink(cfg.mqtt))
+        return cls(engine, bus, sinks, confirmations=cfg.confirmations)
+
+    def on_negative(self, hook: Callable[[int], None]) -> None:
+        """Call ``hook(subject_id)`` after a dismissal added negatives (e.g. to reload a gallery)."""
+        self._on_negative.append(hook)
+
+    # --- raising --------------------------------------------------------------------------------
+    def raise_alert(
+        self, alert: Alert, embeddings: np.ndarray | None = None, model: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Alert:
+        """Record the alert (sets ``alert.id``) and deliver it at once; an already recorded alert is ignored.
+
+        If the database cannot be written the alert is still delivered (without an id) and the error
+        logged: operators hearing about a match matters more than its record.
+        """
+        if alert.id is not None:
+            return alert
+        try:
+            alert.id = self.store.insert(alert, embeddings=embeddings, model=model, details=details)
+        except (SQLAlchemyError, StoreError) as exc:
+            log.error("could not record alert for %s on %s: %s", alert.subject_name, alert.camera, exc)
+        self._deliver(RAISED, alert, {"details": details or {}})
+        return alert
+
+    def attach_faces(self, alert_id: int, embeddings: np.ndarray) -> bool:
+        """Replace an open alert's faces with a fuller set (its track's later faces); False once decided.
+
+        Called when an alerted track ends, so that a dismissal covers every face of the track.
+        """
+        return self.store.set_embeddings(alert_id, embeddings)
+
+    # --- decisions ------------------------------------------------------------------------------
+    def confirm(self, alert_id: int, user: str, note: str = "") -> AlertInfo:
+        """One user's confirmation; the alert is ``confirmed`` once enough different users confirmed."""
+        user = _user(user)
+        with self.store.locked(alert_id) as (conn, row):
+            state = self._state(alert_id, row)
+            if state is not AlertState.NEW:
+                raise AlertDecisionError(f"alert {alert_id} is {state}; only a new alert can be confirmed")
+            before = [d.actor for d in self.store.decisions(conn, alert_id) if d.action == "confirm"]
+            if user in before:
+                raise AlertDecisionError(
+                    f"{user} has already confirmed alert {alert_id}; a different user must confirm it too"
+                )
+            done = len(before) + 1 >= self.confirmations
+            to_state = AlertState.CONFIRMED if done else AlertState.NEW
+            self.store.decide(conn, alert_id, action="confirm", actor=user, from_state=state, to_state=to_state,
+                              note=note)
+        return self._after(alert_id, "confirm", user, {"state": str(to_state), "note": note})
+
+    def dismiss(self, alert_id: int, user: str, add_negative: bool = False, note: str = "") -> AlertInfo:
+        """Mark a false match; with ``add_negative`` its faces become negative examples of the subject."""
+        user = _user(user)
+        added = 0
+        with self.store.locked(alert_id) as (conn, row):
+            state = self._state(alert_id, row)
+            if state not in (AlertState.NEW, AlertState.CONFIRMED):
+                raise AlertDecisionError(f"alert {alert_id} is already {state}; it cannot be dismissed")
+            assert row is not None
+            if add_negative:
+                if row.embeddings is None or row.subject_id is None:
+                    why = "its subject was removed" if row.subject_id is None else "it was raised without faces"
+                    raise AlertDecisionError(
+                        f"alert {alert_id} cannot add a negative example ({why}); dismiss it without --negative"
+                    )
+                vectors = from_bytes(row.embeddings, _dim(row.embeddings, row.details))
+                added = len(insert_negatives(conn, int(row.subject_id), vectors, model=row.model, by=user,
+                                             source=f"alert:{alert_id}"))
+                bump_version(conn)
+            self.store.decide(conn, alert_id, action="dismiss", actor=user, from_state=state,
+                              to_state=AlertState.DISMISSED, note=note, clear_embeddings=True)
+            subject_id = row.subject_id
+        if added and subject_id is not None:
+            for hook in self._on_negative:
+                hook(int(subject_id))
+        return self._after(alert_id, "dismiss", user, {"negatives_added": added, "note": note})
+
+    def close(self, alert_id: int, user: str, note: str = "") -> AlertInfo:
+        """Close a confirmed alert (the matter is dealt with)."""
+        user = _user(user)
+        with self.store.locked(alert_id) as (conn, row):
+            state = self._state(alert_id, row)
+            if state is not AlertState.CONFIRMED:
+                message = f"alert {alert_id} is {state}; only a confirmed alert can be closed"
+                if state is AlertState.NEW:
+                    message += f" (confirm it by {self.confirmations} different users, or dismiss it)"
+                raise AlertDecisionError(message)
+            self.store.decide(conn, alert_id, action="close", actor=user, from_state=state,
+                              to_state=AlertState.CLOSED, note=note, clear_embeddings=True)
+        return self._after(alert_id, "close", user, {"note": note})
+
+    # --- reading --------------------------------------------------------------------------------
+    def get(self, alert_id: int) -> AlertInfo:
+        """One alert with its decision history."""
+        found = self.store.get(alert_id)
+        if found is None:
+            raise InputError(f"no alert with id {alert_id}; see `watchnet alerts list`")
+        return _info(*found)
+
+    def list_alerts(
+        self, *, state: AlertState | str | None = None, subject_id: int | None = None, camera: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, limit: int = 100, offset: int = 0,
+    ) -> list[AlertInfo]:
+        """Alerts matching every given filter, newest first."""
+        if state is not None and str(state) not in {s.value for s in AlertState}:
+            raise InputError(f"unknown alert state {state!r}; use one of {', '.join(s.value for s in AlertState)}")
+        found = self.store.find(state=None if state is None else str(state), subject_id=subject_id, camera=camera,
+                                since=since, until=until, limit=limit, offset=offset)
+        return [_info(row, decisions) for row, decisions in found]
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Let the sinks send what they have queued (up to ``timeout`` each), then stop them."""
+        for sink in self.sinks:
+            try:
+                sink.close(timeout)
+            except Exception:  # one broken sink must not keep the others from flushing
+                log.exception("closing %s failed", getattr(sink, "name", sink))
+
+    # --- internals ------------------------------------------------------------------------------
+    def _state(self, alert_id: int, row: Any | None) -> AlertState:
+        if row is None:
+            raise InputError(f"no alert with id {alert_id}; see `watchnet alerts list`")
+        return AlertState(row.state)
+
+    def _after(self, alert_id: int, action: str, user: str, details: dict[str, Any]) -> AlertInfo:
+        info = self.get(alert_id)
+        if self._audit is not None:
+            self._audit(self.engine, user, f"alert.{action}", f"alert:{alert_id}",
+                        {**details, "subject": info.alert.subject_name})
+        self._deliver(UPDATED, info.alert, {"decision": {"action": action, "actor": user, **details}})
+        return info
+
+    def _deliver(self, event: str, alert: Alert, extra: dict[str, Any]) -> None:
+        if self.bus is not None:
+            self.bus.publish(alert)
+        message = payload(event, alert, extra)
+        for sink in self.sinks:
+            try:
+                sink.deliver(message)
+            except Exception:  # a sink must never stop the others or the camera thread
+                log.exception("delivering alert to %s failed", getattr(sink, "name", sink))
+
+
+def _user(user: str) -> str:
+    name = (user or "").strip()
+    if not name:
+        raise InputError("say who decides (--by USER): every decision on an alert is recorded with its author")
+    return name
+
+
+def _dim(blob: bytes, details: dict[str, Any] | None) -> int:
+    dim = (details or {}).get("embedding_dim")
+    return dim if isinstance(dim, int) and dim > 0 else len(blob) // 4

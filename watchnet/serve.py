@@ -1,0 +1,228 @@
+"""``watchnet serve``: the pipeline and the operator's console in one process.
+
+Why the pipeline runs in a background *thread* of the API process, not a child process (as Frigate
+does): the runner already isolates each camera in its own thread (a camera's exception ends only that
+camera), and the heavy parts (PyAV decoding, ONNX Runtime inference, JPEG encoding) release the GIL,
+so the API's event loop stays responsive beside them. In one process the live view gets each frame by
+reference (no copy, no pipe, no shared-memory protocol) and encodes a JPEG only when someone watches;
+a child process would have to encode or copy every frame of every camera across a process boundary.
+The price: a hard crash in native code (a decoder segfault) takes the API down with the cameras.
+Deployments that need that isolation run ``watchnet run`` (cameras) and ``watchnet serve --no-pipeline``
+(console) as two processes on one PostgreSQL; the console then shows stored data but no live frames.
+
+The supervisor restarts the runner when cameras are added, changed or removed through the API, and,
+with ``loop``, when every camera has reached the end of its file (demo videos play forever).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from watchnet.analysis.detect import Detector
+from watchnet.api.live import LiveHub
+from watchnet.config import CameraConfig, Settings
+from watchnet.pipeline import FrameResult, TrackAnalyzer
+from watchnet.records import Alert
+from watchnet.runner import Runner
+from watchnet.store.queries import list_cameras
+from watchnet.store.recorder import Recorder
+
+log = logging.getLogger("watchnet.serve")
+AnalyzersFn = Callable[[CameraConfig], Sequence[TrackAnalyzer]]
+RESTART_PAUSE_S = 1.0
+FAILED_PAUSE_S = 10.0
+
+
+@dataclass(slots=True)
+class PipelineHooks:
+    """What the pipeline needs from the rest of the process: the analyzers per camera (face matching,
+    which record alerts through the alert manager and publish them on the app's bus), and who else
+    wants to hear of an alert (metrics)."""
+
+    analyzers: AnalyzersFn | None = None
+    on_alert: Callable[[Alert], None] | None = None
+
+
+class PipelineSupervisor:
+    """Runs ``Runner`` in a thread, restarting it on camera changes (and at end of files with ``loop``)."""
+
+    def __init__(self, settings: Settings, engine: Engine, live: LiveHub, hooks: PipelineHooks | None = None,
+                 loop: bool = False, max_frames: int | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.live = live
+        self.hooks = hooks or PipelineHooks()
+        self.loop = loop
+        self.max_frames = max_frames
+        self._detector: Detector | None = None
+        self._runner: Runner | None = None
+        self._last_status: dict[str, dict[str, Any]] = {}
+        self._reload = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._first = True
+        self.restarts = 0
+
+    # --- control -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._detector = Detector.from_settings(self.settings)  # fail fast on a missing model, before serving
+        self._thread = threading.Thread(target=self._supervise, name="pipeline", daemon=True)
+        self._thread.start()
+
+    def reload(self) -> None:
+        """Restart the runner with the cameras now in the store (called after an API change)."""
+        self._reload.set()
+        runner = self._runner
+        if runner is not None:
+            runner.stop.set()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        runner = self._runner
+        if runner is not None:
+            runner.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # --- read by the API ---------------------------------------------------------------------------
+    def status(self) -> dict[str, dict[str, Any]]:
+        runner = self._runner
+        if runner is None:
+            return dict(self._last_status)
+        return {name: stats.as_dict() for name, stats in runner.stats.items()}
+
+    def run_id(self) -> int | None:
+        """The store's id of the current run (sightings are written against it)."""
+        runner = self._runner
+        return runner.run_id if runner is not None else None
+
+    def detector_stats(self) -> dict[str, float]:
+        runner = self._runner
+        if runner is None:
+            return {}
+        return {"calls": float(runner.service.calls), "busy_s": runner.service.busy_s}
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def _cameras(self) -> list[CameraConfig]:
+        """Config cameras on the first start, then the store's camera table (which the API edits)."""
+        configured = {c.name: c for c in self.settings.cameras}
+        cameras: dict[str, CameraConfig] = dict(configured) if self._first else {}
+        for row in list_cameras(self.engine):
+            base = configured.get(row.name)
+            update = {"url": row.url, "lat": row.lat, "lon": row.lon}
+            cameras[row.name] = (base.model_copy(update=update) if base
+                                 else CameraConfig(name=row.name, url=row.url, lat=row.lat, lon=row.lon))
+        self._first = False
+        # a console is live operation: files play in real time (newest frame wins) unless configured otherwise
+        return sorted((c if c.live is not None else c.model_copy(update={"live": True}) for c in cameras.values()),
+                      key=lambda c: c.name)
+
+    def _supervise(self) -> None:
+        while not self._stop.is_set():
+            self._reload.clear()
+            cameras = self._cameras()
+            if not cameras:
+                self._reload.wait(timeout=2.0)
+                continue
+            started = time.monotonic()
+            summary = self._run_once(cameras)
+            if self._stop.is_set():
+                break
+            if self._reload.is_set():
+                continue
+            if not self.loop:
+                self._reload.wait()  # idle until cameras change
+                continue
+            failed = all(c.get("state") == "failed" for c in summary.get("cameras", []))
+            pause = FAILED_PAUSE_S if failed or time.monotonic() - started < 2.0 else RESTART_PAUSE_S
+            self._reload.wait(timeout=pause)
+
+    def _run_once(self, cameras: list[CameraConfig]) -> dict[str, Any]:
+        assert self._detector is not None
+        settings = self.settings.model_copy(update={"cameras": cameras})
+        from watchnet.runner import RunOptions
+
+        runner = Runner(settings, self._detector, Recorder(self.engine), RunOptions(max_frames=self.max_frames),
+                        on_result=self._on_result, analyzers=self.hooks.analyzers, on_alert=self._on_alert)
+        self._runner = runner
+        self.live.reset()
+        self.restarts += 1
+        try:
+            return runner.run()
+        except Exception:  # the console stays up; the supervisor tries again after a pause
+            log.exception("pipeline run failed")
+            return {"cameras": [{"state": "failed"}]}
+        finally:
+            self._last_status = {name: stats.as_dict() for name, stats in runner.stats.items()}
+            self._runner = None
+
+    def _on_result(self, result: FrameResult) -> None:
+        self.live.publish(result)
+
+    def _on_alert(self, alert: Alert) -> None:
+        """Name the track in live views; the analyzer already recorded and published the alert."""
+        self.live.note_alert(alert)
+        if self.hooks.on_alert is not None:
+            self.hooks.on_alert(alert)
+
+
+def analysis(app: Any, run_id: Callable[[], int | None]) -> tuple[AnalyzersFn, Callable[[], None]]:
+    """The cameras' analyzers, sharing the app's bus, alert manager and watchlist.
+
+    One face model serves enrolment (API) and matching (cameras), and an enrolment through the API
+    reloads the gallery at once. Returns the analyzers factory and the function that flushes the
+    sightings writer and the alert sinks.
+    """
+    from watchnet.analysis_setup import build_analysis
+    from watchnet.api.backends import alert_manager
+    from watchnet.watchlist import Watchlist
+
+    state = app.state.watchnet
+    built = build_analysis(state.settings, state.engine, run_id, state.bus, manager=alert_manager(state))
+    state.extras["watchlist"] = Watchlist(state.settings, state.engine, analyzer=built.watch.analyzer,
+                                          on_change=lambda _action, _subject: built.watch.index.reload())
+    return built.analyzers, built.close
+
+
+def _nothing() -> None:
+    return None
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None, *, pipeline: bool = True,
+          loop: bool = False, max_frames: int | None = None) -> None:
+    """Run the console (and, unless ``pipeline`` is false, the cameras) until Ctrl-C / SIGTERM."""
+    import uvicorn
+
+    from watchnet.api.app import create_app
+    from watchnet.store.db import open_store
+
+    engine = open_store(settings)
+    app = create_app(settings, engine)
+    state = app.state.watchnet
+    supervisor: PipelineSupervisor | None = None
+    flush: Callable[[], None] = _nothing
+    if pipeline and (settings.cameras or list_cameras(engine)):
+        supervisor = PipelineSupervisor(settings, engine, state.live, loop=loop, max_frames=max_frames)
+        analyzers, flush = analysis(app, supervisor.run_id)
+        supervisor.hooks = PipelineHooks(analyzers, on_alert=lambda a: state.metrics.alerts.labels(a.kind).inc())
+        state.camera_status = supervisor.status
+        state.detector_stats = supervisor.detector_stats
+        state.on_cameras_changed = supervisor.reload
+        supervisor.start()
+    config = uvicorn.Config(app, host=host or settings.api.host, port=port or settings.api.port,
+                            log_level="warning", timeout_graceful_shutdown=3, ws_ping_interval=20)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        flush()
+        engine.dispose()
