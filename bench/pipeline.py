@@ -154,6 +154,15 @@ def bench_concurrency(settings: Settings, cameras: int, live: bool, seconds: flo
     return row
 
 
+def run_concurrency(settings: Settings, counts: tuple[int, ...], live_s: float) -> list[dict[str, object]]:
+    rows = []
+    for live in (False, True):
+        for n in counts:
+            say(f"{n} camera(s), {'live' if live else 'offline'}, {settings.detector.model} ...")
+            rows.append(bench_concurrency(settings, n, live, live_s, max_frames=300))
+    return rows
+
+
 def draw_tracks(frame: np.ndarray, mot_file: Path, out: Path) -> None:
     import matplotlib
 
@@ -161,7 +170,7 @@ def draw_tracks(frame: np.ndarray, mot_file: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     data = read_mot(mot_file)
-    fig, ax = plt.subplots(figsize=(9.6, 7.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=80)
     ax.imshow(frame[:, :, ::-1])
     rng = np.random.default_rng(0)
     for tid in np.unique(data[:, 1]):
@@ -180,9 +189,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1/2/4 cameras, short live runs")
     parser.add_argument("--detectors", default="nanodet,centernet")
     parser.add_argument("--live-seconds", type=float, default=30.0)
+    parser.add_argument("--concurrency-only", metavar="DETECTOR",
+                        help="only the 1-8 camera runs with this detector (pipeline_concurrency_<DETECTOR>.json)")
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     settings = Settings.load(home=Path(tempfile.mkdtemp(prefix="watchnet-bench-")))
+    if args.concurrency_only:
+        settings = settings.model_copy(update={"detector": settings.detector.model_copy(
+            update={"model": args.concurrency_only})})
+        ModelStore(settings).pull([args.concurrency_only], progress=say)
+        rows = run_concurrency(settings, (1, 2, 4, 8), args.live_seconds)
+        out = {"detector": args.concurrency_only, "concurrency": rows}
+        (RESULTS / f"pipeline_concurrency_{args.concurrency_only}.json").write_text(json.dumps(out, indent=2) + "\n")
+        print_concurrency(rows)
+        return
     ModelStore(settings).pull([d for d in args.detectors.split(",") if d], progress=say)
 
     say("decoding ...")
@@ -215,12 +235,7 @@ def main() -> None:
         report["tracking"] = tracking_rows
     counts = (1, 2, 4) if args.quick else (1, 2, 4, 8)
     live_s = min(args.live_seconds, 15.0) if args.quick else args.live_seconds
-    concurrency = []
-    for live in (False, True):
-        for n in counts:
-            say(f"{n} camera(s), {'live' if live else 'offline'} ...")
-            concurrency.append(bench_concurrency(settings, n, live, live_s, max_frames=300))
-    report["concurrency"] = concurrency
+    report["concurrency"] = run_concurrency(settings, counts, live_s)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
     print_tables(report)
@@ -240,9 +255,13 @@ def print_tables(report: dict) -> None:
     for r in report["tracking"]:
         print(f"| {r['detector']} | {r['stride']} | {r['motion_gate']} | {r['detected_frames']} | "
               f"{r['fps_decoded_frames_excluded']} | {r['HOTA']} | {r['MOTA']} | {r['IDF1']} | {r['IDSW']} |")
+    print_concurrency(report["concurrency"])
+
+
+def print_concurrency(rows: list[dict]) -> None:
     print("\n| cameras | mode | total fps | per-camera fps (median) | processed share | dropped/camera | lag p95 ms |")
     print("|---|---|---|---|---|---|---|")
-    for r in report["concurrency"]:
+    for r in rows:
         print(f"| {r['cameras']} | {r['mode']} | {r['total_fps']} | {r['per_camera_fps_median']} | "
               f"{r.get('processed_share', '-')} | {r.get('frames_behind_per_camera', '-')} | "
               f"{r.get('lag_ms_p95_median', '-')} |")
