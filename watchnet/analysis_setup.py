@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import supervision as sv
 from sqlalchemy import Engine
 
+from watchnet.analysis.age_gender import AgeGenderEstimator
 from watchnet.analysis.describe import HotPlate
 from watchnet.analysis.plates import PlateReader
 from watchnet.config import CameraConfig, Settings
@@ -50,13 +51,15 @@ def build_analysis(
     writer = SightingWriter(SightingStore(engine, settings), run_id) if settings.search.describe else None
     watchlist = Watchlist(settings, engine, analyzer=watch.analyzer)
     hotlist = _Hotlist(watchlist, settings.watchlist.reload_s)
-    plates = PlateReader.from_settings(settings) if writer is not None else None  # one reader, all cameras
+    # One plate reader and one age/gender estimator (when switched on) for all cameras.
+    plates = PlateReader.from_settings(settings) if writer is not None else None
+    ages = AgeGenderEstimator(settings) if writer is not None and settings.attributes.age_gender else None
 
     def analyzers(camera: CameraConfig) -> list[TrackAnalyzer]:
         found: list[TrackAnalyzer] = []
         if writer is not None:
             describe = DescribeAnalyzer(camera, settings, plates=plates, faces=watch.analyzer, hotlist=hotlist,
-                                        on_sighting=writer.put)
+                                        on_sighting=writer.put, age_gender=ages)
             found.append(_Recorded(describe, watch.manager))
         return found + list(watch.analyzers(camera))
 

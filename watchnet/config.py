@@ -153,6 +153,16 @@ class AttributesConfig(BaseModel):
     age_gender: bool = Field(
         default=False, description="Estimate age and gender from faces: a deployment decision, off by default"
     )
+    age_band_edges: list[int] = Field(
+        default_factory=lambda: [13, 18, 30, 45, 60],
+        description="Ages (years) where apparent-age bands start: 0-12, 13-17, 18-29, 30-44, 45-59, 60+",
+    )
+    gender_min_confidence: float = Field(
+        default=0.8, ge=0.5, le=1, description="Apparent gender is left unset below this voted probability"
+    )
+    age_gender_min_quality: float = Field(
+        default=0.5, ge=0, le=1, description="Least face quality (faces.quality) used for age and gender"
+    )
 
     @field_validator("palette")
     @classmethod
@@ -164,6 +174,13 @@ class AttributesConfig(BaseModel):
         missing = basic - set(value)
         if unknown or missing:
             raise ValueError(f"palette: unknown colours {sorted(unknown)}, missing {sorted(missing)}")
+        return value
+
+    @field_validator("age_band_edges")
+    @classmethod
+    def _ascending_edges(cls, value: list[int]) -> list[int]:
+        if not value or value != sorted(set(value)) or value[0] < 1 or value[-1] > 99:
+            raise ValueError("age_band_edges: strictly ascending ages between 1 and 99, e.g. [13, 18, 30, 45, 60]")
         return value
 
 
@@ -415,6 +432,27 @@ class AlertsConfig(BaseModel):
     bus_queue: int = Field(default=256, ge=1, description="Alerts buffered per live subscriber before dropping")
 
 
+class ExportsConfig(BaseModel):
+    """How exports (alert and search ZIPs, annotated videos) and the viewers' live view hide the faces of
+    everyone who is not a watchlist match.
+
+    A face box (grown by ``face_margin``) is shrunk to ``blur_cells`` samples across and smoothed back up:
+    the detail is discarded, not hidden, so no filter brings it back. With the defaults a blurred face's
+    embedding falls far below the match threshold (tests/integration/test_exports.py measures it with
+    both embedders). A person box where no face is found gets its top ``head_fraction`` blurred instead,
+    so a missed face never slips through. The annotated video looks for faces every
+    ``video_face_every``-th frame and moves each track's last face with its box in between.
+    """
+
+    blur_faces: bool = Field(default=True, description="Blur the faces of non-matches in exports by default")
+    blur_cells: int = Field(default=6, ge=2, le=32, description="Samples kept across a blurred face; fewer: stronger")
+    face_margin: float = Field(default=0.25, ge=0, le=1, description="Face box growth on every side before blurring")
+    head_fraction: float = Field(default=0.28, gt=0, le=1, description="Top share of a person box blurred as its head")
+    video_face_every: int = Field(
+        default=5, ge=0, description="Annotated video: look for faces every N-th frame; 0: head regions only"
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration of one watchnet deployment."""
 
@@ -446,6 +484,7 @@ class Settings(BaseSettings):
     search: SearchConfig = Field(default_factory=SearchConfig)
     watchlist: WatchlistConfig = Field(default_factory=WatchlistConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    exports: ExportsConfig = Field(default_factory=ExportsConfig)
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> Settings:

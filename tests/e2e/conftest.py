@@ -55,7 +55,7 @@ def _cli(home: Path, *args: str, stdin: str | None = None) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Console]:
     """``watchnet serve`` on the PETS pedestrians and the Hamilton clip, both looping, with three users."""
     if not Path(CHROMIUM).is_file():
@@ -97,7 +97,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iter
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -172,7 +172,10 @@ def test_filters_time_window_paging_and_cli(keep: tuple[Settings, sa.Engine]) ->
     app = typer.Typer()
     app.command()(search_command)
     env = {"WATCHNET_HOME": str(settings.home), "WATCHNET_DATABASE_URL": str(settings.database_url)}
-    args = ["--camera", "cam0", "--upper", "red", "--from", "30m", "--limit", "5", "--json", "--reason", "x"]
+    # The same window as the query above, as an absolute time: a relative "30m" would drift from NOW
+    # (fixed at import) in a long test session.
+    since = (NOW - timedelta(minutes=30)).isoformat()
+    args = ["--camera", "cam0", "--upper", "red", "--from", since, "--limit", "5", "--json", "--reason", "x"]
     done = CliRunner().invoke(app, args, env=env)
     assert done.exit_code == 0, done.output
     assert f'"total": {len(expected)}' in done.output

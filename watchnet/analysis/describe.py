@@ -18,6 +18,12 @@ and was left out. It finds people dressed alike, not the same person in other cl
 Faces: only in ``identity_mode == "keep-embeddings"`` (and given a ``FaceAnalyzer``) is the best face of
 a person track embedded and put on its sighting; in "watchlist-only" mode no face is even embedded here.
 
+Apparent age band and gender (``watchnet.analysis.age_gender``): only when the deployment switch
+``attributes.age_gender`` is on. The faces already found inside a sampled person box (one detection
+call serves both this and the face embedding) that reach ``age_gender_min_quality`` are estimated, the
+best one per sample, and voted over the track by face quality; the result lands in ``track.attributes``
+and the sighting. With the switch off no model is loaded, nothing is estimated and nothing is stored.
+
 Plates: vehicles at least ``plate_min_width_px`` wide are read every ``plate_every``-th sample and the
 reads voted (``PlateVoter``). A read matching the hotlist raises one ``Alert(kind="plate")`` per track,
 returned from ``observe``, so it takes the same path as face alerts (``Runner(on_alert=...)``).
@@ -35,6 +41,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from watchnet.analysis.age_gender import AgeGenderEstimator, AgeGenderVoter
 from watchnet.analysis.attributes import AttributeVoter, describe_person, describe_vehicle
 from watchnet.analysis.colours import frame_levels
 from watchnet.analysis.plates import PlateVoter, match_hotlist
@@ -44,6 +51,7 @@ from watchnet.records import CLASSES, VEHICLE_CLASSES, Alert, Frame, Sighting, T
 if TYPE_CHECKING:
     from watchnet.analysis.faces import FaceAnalyzer
     from watchnet.analysis.plates import PlateReader
+    from watchnet.records import Face
 
 # The appearance vector's layout (a stored format: changing it makes old vectors incomparable).
 _SIZE = (64, 128)  # width, height the crop is resized to
@@ -95,6 +103,7 @@ class _TrackState:
     appearance_weight: float = 0.0
     best_crop: tuple[float, np.ndarray] | None = None
     face: tuple[float, np.ndarray] | None = None
+    age_gender: AgeGenderVoter | None = None
     alerted: set[str] = field(default_factory=set)
 
 
@@ -110,12 +119,24 @@ class DescribeAnalyzer:
         faces: FaceAnalyzer | None = None,
         hotlist: Sequence[HotPlate] | Callable[[], Sequence[HotPlate]] = (),
         on_sighting: Callable[[Sighting], None] | None = None,
+        age_gender: AgeGenderEstimator | None = None,
     ) -> None:
+        """``age_gender`` lets cameras share one estimator; with the switch on and none given, one is made
+        (and a ``FaceAnalyzer`` too if ``faces`` is None). With the switch off both are ignored."""
         self.camera = camera
         self.settings = settings
         self.cfg = settings.search
         self.plates = plates
         self.faces = faces if settings.identity_mode == "keep-embeddings" else None
+        self.age_gender: AgeGenderEstimator | None = None
+        self._face_finder = self.faces
+        if settings.attributes.age_gender:
+            if faces is None:
+                from watchnet.analysis.faces import FaceAnalyzer
+
+                faces = FaceAnalyzer(settings)
+            self.age_gender = age_gender or AgeGenderEstimator(settings, faces.store)
+            self._face_finder = faces
         self.hotlist = hotlist
         self.on_sighting = on_sighting
         self.thumbnails_dir = thumbnail_dir(settings) / camera.name
@@ -140,6 +161,8 @@ class DescribeAnalyzer:
             if state is None:
                 cfg = self.settings
                 state = _TrackState(label, AttributeVoter(cfg.attributes), PlateVoter.from_config(cfg.plates))
+                if self.age_gender is not None and label == "person":
+                    state.age_gender = AgeGenderVoter(cfg.attributes)
                 self._tracks[int(track_id)] = state
             state.seen += 1
             box = tuple(float(v) for v in xyxy)
@@ -165,6 +188,8 @@ class DescribeAnalyzer:
         voted_plate = state.plates.result()
         if voted_plate is not None:
             attributes["plate"], attributes["plate_confidence"] = voted_plate
+        if state.age_gender is not None:
+            attributes.update(state.age_gender.attributes())
         track.attributes.update(attributes)
         if self.on_sighting is None:
             return
@@ -203,17 +228,26 @@ class DescribeAnalyzer:
             vector = appearance_embedding(crop) * weight
             state.appearance = vector if state.appearance is None else state.appearance + vector
             state.appearance_weight += weight
-            if self.faces is not None:
-                self._sample_face(image, box, state)
+            if self._face_finder is not None:
+                self._sample_faces(image, box, state)
             return None
         if state.label in VEHICLE_CLASSES and self.plates is not None:
             return self._sample_plate(frame, crop, box, track_id, state)
         return None
 
-    def _sample_face(self, image: np.ndarray, box: tuple[float, ...], state: _TrackState) -> None:
+    def _sample_faces(self, image: np.ndarray, box: tuple[float, ...], state: _TrackState) -> None:
+        """Detect faces in the person box once; feed them to the embedding and to age/gender."""
+        assert self._face_finder is not None
+        found = self._face_finder.detect(image, regions=[(box[0], box[1], box[2], box[3])])
+        if not found:
+            return
+        if self.faces is not None:
+            self._sample_face(image, [f for f in found if self.faces.passes_quality(f)], state)
+        if self.age_gender is not None and state.age_gender is not None:
+            self._sample_age_gender(image, found, state.age_gender)
+
+    def _sample_face(self, image: np.ndarray, found: list[Face], state: _TrackState) -> None:
         assert self.faces is not None
-        region = (box[0], box[1], box[2], box[3])
-        found = [f for f in self.faces.detect(image, regions=[region]) if self.faces.passes_quality(f)]
         if not found:
             return
         best = max(found, key=lambda f: f.quality)
@@ -222,6 +256,16 @@ class DescribeAnalyzer:
         self.faces.embed(image, [best])
         if best.embedding is not None:
             state.face = (best.quality, best.embedding.astype(np.float32))
+
+    def _sample_age_gender(self, image: np.ndarray, found: list[Face], voter: AgeGenderVoter) -> None:
+        assert self.age_gender is not None and self._face_finder is not None
+        min_px, min_quality = self._face_finder.cfg.min_face_px, self.settings.attributes.age_gender_min_quality
+        usable = [f for f in found if min(f.xyxy[2] - f.xyxy[0], f.xyxy[3] - f.xyxy[1]) >= min_px
+                  and f.quality >= min_quality]
+        if not usable:
+            return
+        best = max(usable, key=lambda f: f.quality)  # the person's own face, not a neighbour's behind them
+        voter.add(self.age_gender.estimate(image, [best])[0], best.quality)
 
     def _sample_plate(
         self, frame: Frame, crop: np.ndarray, box: tuple[float, ...], track_id: int, state: _TrackState,
