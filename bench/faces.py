@@ -4,8 +4,9 @@ Data (../shared/data/faces, see SOURCES.md): 76 single-identity photos of 19 peo
 identities.csv, and the 15 single-face photos of face_recognition's labels.csv: knn train/test, the two
 Hamilton enrolment pictures, obama_small), every pair of them (154 genuine, 2,696 impostor); three
 multi-face photos; and the 10 s Hamilton clip, labelled by looking at its frames: frames 84-210 show
-only Lin-Manuel Miranda singing (one face per frame), frames 213-274 the audience (neither enrolled
-person). The clip is read every 3rd frame.
+only Lin-Manuel Miranda singing (one face per frame), frames 213-274 the audience (neither Hamilton
+person; Barack and Michelle Obama sit in it, in profile, so a match there to the Obama photos would not be
+false — the gate rejects their profile faces). The clip is read every 3rd frame.
 
 Measured, per detector: recall on the photos (labelled faces found), extra faces found, faces and frames
 with a face in the clip, ms per full-frame call. Per detector x embedder (the largest face of each photo,
