@@ -32,7 +32,7 @@ from watchnet.config import CameraConfig, Settings
 from watchnet.errors import WatchnetError
 from watchnet.mot import MotWriter
 from watchnet.pipeline import CameraPipeline, FrameResult, TrackAnalyzer
-from watchnet.records import Alert, Track, TrackEvent
+from watchnet.records import CLASS_ID, Alert, Track, TrackEvent, subset
 from watchnet.sources.base import Source
 from watchnet.sources.factory import open_source, probe, source_kind
 from watchnet.store.recorder import Recorder
@@ -295,7 +295,7 @@ class Runner:
         )
         mot = MotWriter(self.options.mot_dir / f"{camera.name}.txt", self.options.mot_classes) \
             if self.options.mot_dir else None
-        video = _AnnotatedVideo(self.options.annotate_dir / tag / f"{camera.name}.mp4") \
+        video = _AnnotatedVideo(self.options.annotate_dir / tag / f"{camera.name}.mp4", self.settings) \
             if self.options.annotate_dir else None
         stats.state = "running"
         last = None
@@ -363,11 +363,21 @@ class Runner:
 
 
 class _AnnotatedVideo:
-    """Writes a camera's frames with track boxes and ids drawn on, as H.264 MP4 (PyAV)."""
+    """Writes a camera's frames with track boxes and ids drawn on, as H.264 MP4 (PyAV).
 
-    def __init__(self, path: Path) -> None:
+    With ``exports.blur_faces`` the faces of people who matched no watchlist subject (no face alert on
+    their track so far) are blurred before drawing, by the same ``analysis.blur`` as every other export.
+    Faces are searched every ``exports.video_face_every``-th frame and carried with their track's box in
+    between; a person without a known face has the head region blurred.
+    """
+
+    def __init__(self, path: Path, settings: Settings | None = None) -> None:
         import av
 
+        from watchnet.analysis.blur import StreamBlur
+
+        self._blur = StreamBlur.from_settings(settings) if settings is not None and settings.exports.blur_faces \
+            else None
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._container = av.open(str(path), mode="w")
@@ -385,6 +395,11 @@ class _AnnotatedVideo:
             self._stream.options = {"preset": "veryfast", "crf": "26"}
         canvas = image.copy()
         tracked = result.tracked
+        if self._blur is not None:
+            self._blur.matches.update(a.track_id for a in result.alerts if a.kind == "face")
+            people = subset(tracked, np.asarray(tracked.class_id) == CLASS_ID["person"]) if len(tracked) else tracked
+            ids = people.tracker_id if people.tracker_id is not None else np.full(len(people), -1)
+            self._blur(canvas, people.xyxy, ids)
         if len(tracked):
             from watchnet.records import CLASSES
 

@@ -5,9 +5,13 @@ a fresh array per frame, nothing is copied). Drawing and encoding happen in the 
 most once per frame and variant however many clients watch, and not at all when nobody does.
 
 Variants. ``full`` (operators, admins): boxes, track ids, and names only on tracks that matched the
-watchlist. ``private`` (viewers, auditors): the head of every person who matched no one is pixelated
-(the top of the person box, a deliberate over-cover: a face detector would miss some faces) and
-matches are marked without a name. Pixelation here is irreversible: the JPEG never held the face.
+watchlist. ``private`` (viewers, auditors): the head of every person who matched no one is blurred by
+``watchnet.analysis.blur`` (the function every export uses, so live and exports hide people alike) and
+matches are marked without a name. Live uses its head-region mode (the top ``exports.head_fraction`` of
+the person box, a deliberate over-cover) without the face detector: blurring known boxes costs under a
+millisecond a frame, the face detector about 30 ms (more with load), once per frame and camera, which two
+CPU cores running the cameras cannot spare at ``api.live_fps``. The blur is irreversible: the JPEG never
+held the face.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from watchnet.config import ApiConfig
+from watchnet.analysis.blur import blur_non_matches
+from watchnet.config import ApiConfig, ExportsConfig
 from watchnet.pipeline import FrameResult
 from watchnet.records import CLASS_ID, CLASSES, Alert
 
 Variant = Literal["full", "private"]
-HEAD_SHARE = 0.28  # top share of a person box covered as "head" when blurring
 _MAX_MATCHES = 2000
 _PERSON = CLASS_ID["person"]
 
@@ -46,8 +50,9 @@ class _Latest:
 class LiveHub:
     """Latest frame per camera plus watchlist matches per track, rendered on demand."""
 
-    def __init__(self, config: ApiConfig) -> None:
+    def __init__(self, config: ApiConfig, exports: ExportsConfig | None = None) -> None:
         self.config = config
+        self.exports = exports or ExportsConfig()
         self._latest: dict[str, _Latest] = {}
         self._matches: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cache: dict[tuple[str, Variant], tuple[int, bytes]] = {}
@@ -120,28 +125,15 @@ class LiveHub:
         canvas = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
             if scale < 1.0 else image.copy()
         boxes = latest.xyxy * scale
+        if variant == "private":
+            people = latest.class_id == _PERSON
+            blur_non_matches(canvas, boxes[people], latest.tracker_id[people], set(names), self.exports)
         for box, cls, tid in zip(boxes, latest.class_id, latest.tracker_id, strict=True):
-            name = names.get(int(tid))
-            if variant == "private" and name is None and int(cls) == _PERSON:
-                _pixelate_head(canvas, box)
-            _draw_box(canvas, box, int(cls), int(tid), name, variant)
+            _draw_box(canvas, box, int(cls), int(tid), names.get(int(tid)), variant)
         ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, self.config.live_jpeg_quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
         return buf.tobytes()
-
-
-def _pixelate_head(canvas: np.ndarray, box: np.ndarray) -> None:
-    x1, y1, x2, y2 = (round(float(v)) for v in box)
-    h, w = canvas.shape[:2]
-    x1, x2 = max(0, x1), min(w, x2)
-    y1 = max(0, y1)
-    y2 = min(h, y1 + max(4, int((box[3] - box[1]) * HEAD_SHARE)))
-    if x2 - x1 < 2 or y2 - y1 < 2:
-        return
-    region = canvas[y1:y2, x1:x2]
-    small = cv2.resize(region, (max(1, (x2 - x1) // 8), max(1, (y2 - y1) // 8)), interpolation=cv2.INTER_AREA)
-    canvas[y1:y2, x1:x2] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
 
 
 _COLOURS = {"person": (80, 200, 80), "match": (40, 40, 235)}

@@ -21,6 +21,7 @@ def _register() -> None:
     from watchnet.cli import alerts as alerts_cmd
     from watchnet.cli import audit as audit_cmd
     from watchnet.cli import demo as demo_cmd
+    from watchnet.cli import export as export_cmd
     from watchnet.cli import faces as faces_cmd
     from watchnet.cli import models as models_cmd
     from watchnet.cli import plates as plates_cmd
@@ -37,6 +38,7 @@ def _register() -> None:
     app.add_typer(plates_cmd.app, name="plates")
     app.add_typer(watchlist_cmd.app, name="watchlist")
     app.add_typer(alerts_cmd.app, name="alerts")
+    app.add_typer(export_cmd.app, name="export")
     app.add_typer(users_cmd.app, name="users")
     app.add_typer(audit_cmd.app, name="audit")
     app.command("run")(run_cmd.run)

@@ -9,6 +9,7 @@ from watchnet.api.routes import (
     audit,
     auth,
     cameras,
+    exports,
     live,
     mapview,
     search,
@@ -35,4 +36,5 @@ PUBLIC_PATHS = frozenset({"/api/health", *auth.PUBLIC_PATHS})
 ROUTERS: list[APIRouter] = [
     HEALTH, auth.router, alerts.router, alerts.ws_router, users.router, cameras.router, live.router,
     tracks.router, stats.router, audit.router, mapview.router, search.router, watchlist.router,
+    exports.router,
 ]

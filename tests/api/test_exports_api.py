@@ -1,0 +1,111 @@
+"""Evidence exports over HTTP: an alert's ZIP (bystanders blurred) for operators, admins and auditors only,
+a search export for those who may search, each with a reason and an audit entry; viewers and anonymous
+callers get nothing. And the viewers' live picture, blurred by the same function as the exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.integration.test_exports import SHARPNESS_DROP, decode, load, raise_photo_alert, sharpness
+from watchnet.analysis.blur import head_region
+from watchnet.api.live import LiveHub
+from watchnet.config import Settings
+from watchnet.exports import ExportTools
+from watchnet.pipeline import FrameResult
+from watchnet.records import Alert, Frame, subset
+from watchnet.store import audit
+
+TWO_PEOPLE = "faces/face_recognition/two_people.jpg"
+
+
+def _zip(content: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.slow
+def test_alert_export(app: FastAPI, clients: dict[str, TestClient], anon: TestClient, shared_data: Path) -> None:
+    state = app.state.watchnet
+    tools = ExportTools(state.settings)
+    alert_id, shot = raise_photo_alert(state.settings, state.engine, shared_data / TWO_PEOPLE, tools.detector,
+                                       tools.faces)
+    url = f"/api/alerts/{alert_id}/export.zip"
+
+    response = clients["operator"].get(url, params={"reason": "case 21, for the prosecutor"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == f'attachment; filename="watchnet-alert-{alert_id}.zip"'
+    files = _zip(response.content)
+    assert set(files) == {"alert.json", "face.jpg", "frame.jpg"}
+    manifest = json.loads(files["alert.json"])
+    assert manifest["alert"]["id"] == alert_id and manifest["export"]["by"] == "operator"
+    frame = decode(files["frame.jpg"])
+    other = shot.faces[1]
+    assert other is not None
+    assert sharpness(frame, other.xyxy) < sharpness(shot.image, other.xyxy) * SHARPNESS_DROP
+    entry = audit.list_entries(state.engine, action="export.alert")[0]
+    assert (entry.actor, entry.target) == ("operator", f"alert:{alert_id}")
+    assert entry.details["reason"] == "case 21, for the prosecutor" and entry.details["blur"] is True
+
+    assert clients["auditor"].get(url, params={"reason": "yearly review"}).status_code == 200
+    assert clients["admin"].get(url, params={"reason": "court copy", "blur": "false"}).status_code == 200
+    assert audit.list_entries(state.engine, action="export.alert")[0].details["blur"] is False
+
+    refused = clients["viewer"].get(url, params={"reason": "curious"})
+    assert refused.status_code == 403 and "viewer" in refused.json()["detail"]
+    assert anon.get(url, params={"reason": "curious"}).status_code == 401
+    no_reason = clients["operator"].get(url)
+    assert no_reason.status_code == 422 and "reason" in no_reason.json()["detail"]
+    assert clients["operator"].get("/api/alerts/999/export.zip", params={"reason": "case 21"}).status_code == 404
+    exports = audit.list_entries(state.engine, action="export.alert")
+    assert [e.actor for e in exports] == ["admin", "auditor", "operator"]  # refused calls left no entry
+    assert audit.verify(state.engine).ok
+
+
+def test_search_export_needs_a_reason_and_a_searcher(app: FastAPI, clients: dict[str, TestClient],
+                                                     anon: TestClient) -> None:
+    op = clients["operator"]
+    missing = op.post("/api/search/export.zip", json={"label": "person"})
+    assert missing.status_code == 422 and "reason" in missing.json()["detail"]
+    assert op.post("/api/search/export.zip", json={"reason": "x"}).status_code == 422  # too short to mean anything
+    response = op.post("/api/search/export.zip", json={"reason": "case 4: red jacket", "label": "person"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    manifest = json.loads(_zip(response.content)["results.json"])
+    assert manifest["results"] == [] and manifest["query"]["label"] == "person"
+    engine = app.state.watchnet.engine
+    exported = audit.list_entries(engine, action="export.search")[0]
+    searched = audit.list_entries(engine, action="search")[0]
+    assert exported.actor == "operator" and exported.details["reason"] == "case 4: red jacket"
+    assert exported.details["search_audit_id"] == searched.id and searched.details["reason"] == "case 4: red jacket"
+    for role in ("auditor", "viewer"):  # auditors may not search, so they may not export a search either
+        assert clients[role].post("/api/search/export.zip", json={"reason": "case 4"}).status_code == 403
+    assert anon.post("/api/search/export.zip", json={"reason": "case 4"}).status_code == 401
+
+
+@pytest.mark.slow
+def test_live_private_view_blurs_like_exports(shared_data: Path) -> None:
+    """The viewers' live picture blurs non-matches with the exports' function (head regions, no face detector)."""
+    settings = Settings.load()
+    image = load(shared_data / TWO_PEOPLE)
+    found = ExportTools(settings).detector.detect([image])[0]
+    people = subset(found, np.asarray(found.data["confident"], bool) & (np.asarray(found.class_id) == 0))
+    people.tracker_id = np.array([4, 5])
+    hub = LiveHub(settings.api.model_copy(update={"live_max_side": 2000, "live_jpeg_quality": 95}), settings.exports)
+    hub.publish(FrameResult(Frame("cam", 0, 0.0, 0.0, image), people, [], [], [], True))
+    hub.note_alert(Alert(subject_id=1, subject_name="A", kind="face", score=0.97, camera="cam", track_id=4,
+                         timestamp=0.0, frame_index=0))
+    private, full = (decode(hub.jpeg("cam", v) or b"") for v in ("private", "full"))
+    heads = [head_region((float(a), float(b), float(c), float(d)), settings.exports.head_fraction)
+             for a, b, c, d in people.xyxy]
+    inner = [(x1 + 10, y1 + 30, x2 - 10, y2) for x1, y1, x2, y2 in heads]  # clear of drawn boxes and labels
+    assert sharpness(private, inner[1]) < sharpness(full, inner[1]) * SHARPNESS_DROP  # the non-match
+    assert sharpness(private, inner[0]) > sharpness(full, inner[0]) * 0.8  # the match

@@ -1,0 +1,81 @@
+"""Evidence exports as ZIP downloads: one alert, or one page of search results (``watchnet.exports``).
+
+Who: an alert export is for those who may read alerts (operators, admins, auditors); a search export runs
+a search, so it is for those who may search (operators, admins): letting auditors export a search would
+let them search by the back door. Viewers never export. Every export states a reason and is audited by
+``watchnet.exports`` (who, what, why, blurred or not); the faces of non-matches are blurred unless the
+caller asks for ``blur=false`` (the default is ``exports.blur_faces``), which the audit entry records.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import Field
+
+from watchnet.api.deps import CAN_OPERATE, CAN_READ_ALERTS, AlertReader, OperatorUser, get_state, require
+from watchnet.api.routes.alerts import load_alert
+from watchnet.api.routes.search import SearchIn, searcher
+from watchnet.api.schemas import Id
+from watchnet.api.state import ApiState
+from watchnet.exports import ExportTools, export_alert, export_search
+
+router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
+_ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
+_lock = threading.Lock()
+
+
+class SearchExportIn(SearchIn):
+    blur: bool | None = Field(default=None, description="Blur non-matches' faces; default: exports.blur_faces")
+
+
+def tools(state: ApiState) -> ExportTools:
+    """The process's one ``ExportTools`` (its models load once), made on first use."""
+    with _lock:
+        found = state.extras.get("export_tools")
+        if not isinstance(found, ExportTools):
+            found = state.extras["export_tools"] = ExportTools(state.settings)
+        return found
+
+
+def _zip(data: bytes, name: str) -> Response:
+    return Response(data, media_type="application/zip",
+                    headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"})
+
+
+@router.get("/alerts/{alert}/export.zip", response_class=Response, responses={**_ZIP, 404: {}})
+def alert_export(
+    alert: Id, request: Request, user: AlertReader,
+    reason: str = Query(min_length=3, max_length=500, description="Why you export (audited)"),
+    blur: bool | None = Query(None, description="Blur non-matches' faces; default: exports.blur_faces"),
+) -> Response:
+    """The alert's JSON, its face crop and its frame with everyone but the match blurred, as one ZIP."""
+    state = get_state(request)
+    load_alert(state, alert, with_decisions=False)  # 404 for an unknown alert
+    buffer = io.BytesIO()
+    export_alert(state.engine, state.settings, alert, buffer, state.settings.exports.blur_faces if blur is None
+                 else blur, actor=user.name, reason=reason, tools=tools(state))
+    return _zip(buffer.getvalue(), f"watchnet-alert-{alert}.zip")
+
+
+@router.post("/search/export.zip", response_class=Response, responses={**_ZIP, 400: {}},
+             dependencies=[Depends(require(*CAN_OPERATE))])
+def search_export(body: SearchExportIn, request: Request, user: OperatorUser) -> Response:
+    """Run the search (audited as a search) and export its page: JSON and thumbnails, non-matches blurred."""
+    from watchnet.search import SearchQuery
+
+    state = get_state(request)
+    query = SearchQuery(
+        cameras=tuple(body.cameras), since=body.since, until=body.until, label=body.label,
+        upper_colour=body.upper_colour, lower_colour=body.lower_colour, vehicle_colour=body.vehicle_colour,
+        plate=body.plate, fuzzy=body.fuzzy, limit=body.limit, offset=body.offset,
+    )
+    page = searcher(state).search(query, actor=user.name, reason=body.reason)
+    buffer = io.BytesIO()
+    blur = state.settings.exports.blur_faces if body.blur is None else body.blur
+    export_search(state.engine, state.settings, page, query.describe(), buffer, blur, actor=user.name,
+                  reason=body.reason, tools=tools(state))
+    return _zip(buffer.getvalue(), "watchnet-search.zip")
