@@ -212,6 +212,18 @@ def list_runs(engine: Engine, limit: int = DEFAULT_LIMIT) -> list[RunRow]:
         return [RunRow(**row) for row in conn.execute(query).mappings()]
 
 
+def get_track(engine: Engine, track_row_id: int) -> TrackRow | None:
+    """One stored track by its row id (``TrackRow.id``), or None."""
+    query = (
+        sa.select(_tracks, _cameras.c.name.label("camera"))
+        .join(_cameras, _cameras.c.id == _tracks.c.camera_id)
+        .where(_tracks.c.id == track_row_id)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return None if row is None else _track_row(row)
+
+
 def _track_row(row: RowMapping) -> TrackRow:
     xyxy = row["best_xyxy"]
     return TrackRow(

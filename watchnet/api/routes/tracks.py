@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
@@ -14,8 +13,7 @@ from watchnet.api.deps import CAN_OPERATE, get_state, require
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id
 from watchnet.records import CLASSES
-from watchnet.store.queries import TrackRow, _track_row, _tracks, count_tracks, list_events, list_tracks
-from watchnet.store.schema import Camera
+from watchnet.store.queries import TrackRow, count_tracks, get_track, list_events, list_tracks
 
 router = APIRouter(prefix="/api", tags=["tracks"], dependencies=[Depends(require(*CAN_OPERATE))])
 LABEL = "^(" + "|".join(CLASSES) + ")$"
@@ -84,13 +82,10 @@ def tracks(
 
 def find_track(request: Request, track: Id) -> TrackRow:
     """One stored track by its row id, as ``queries`` shapes it, or 404."""
-    cams = cast(sa.Table, Camera.__table__)
-    query = sa.select(_tracks, cams.c.name.label("camera")).join(cams, cams.c.id == _tracks.c.camera_id)
-    with get_state(request).engine.connect() as conn:
-        row = conn.execute(query.where(_tracks.c.id == track)).mappings().first()
-    if row is None:
+    found = get_track(get_state(request).engine, track)
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no track with id {track}")
-    return _track_row(row)
+    return found
 
 
 @router.get("/tracks/{track}", response_model=TrackOut, responses={404: {}})
