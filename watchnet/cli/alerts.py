@@ -7,6 +7,8 @@ alerts (``alert.updated``); the command waits up to ``--send-timeout`` seconds f
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,16 @@ SendTimeout = Annotated[float, typer.Option(help="Seconds to wait for webhooks/M
 def _manager(config: Path | None) -> AlertManager:
     settings = load_settings(config)
     return AlertManager.from_settings(settings, open_store(settings))
+
+
+@contextmanager
+def _deciding(config: Path | None, send_timeout: float) -> Iterator[AlertManager]:
+    """A manager for one decision; waits (bounded) for its webhook/MQTT deliveries before exiting."""
+    manager = _manager(config)
+    try:
+        yield manager
+    finally:
+        manager.shutdown(send_timeout)
 
 
 def _print(info: AlertInfo, pretty: bool = True) -> None:
@@ -61,11 +73,8 @@ def show(alert_id: IdArg, config: ConfigOption = None) -> None:
 def confirm(alert_id: IdArg, by: ByOption, note: NoteOption = "", config: ConfigOption = None,
             send_timeout: SendTimeout = 10.0) -> None:
     """Confirm a match; it becomes confirmed once two different users have confirmed it."""
-    manager = _manager(config)
-    try:
+    with _deciding(config, send_timeout) as manager:
         _print(manager.confirm(alert_id, by, note))
-    finally:
-        manager.shutdown(send_timeout)
 
 
 @app.command()
@@ -76,11 +85,8 @@ def dismiss(
     note: NoteOption = "", config: ConfigOption = None, send_timeout: SendTimeout = 10.0,
 ) -> None:
     """Dismiss a false match (with --negative the same person will not match this subject again)."""
-    manager = _manager(config)
-    try:
+    with _deciding(config, send_timeout) as manager:
         _print(manager.dismiss(alert_id, by, add_negative=negative, note=note))
-    finally:
-        manager.shutdown(send_timeout)
 
 
 @app.command()
@@ -88,8 +94,5 @@ def dismiss(
 def close(alert_id: IdArg, by: ByOption, note: NoteOption = "", config: ConfigOption = None,
           send_timeout: SendTimeout = 10.0) -> None:
     """Close a confirmed alert once it has been dealt with."""
-    manager = _manager(config)
-    try:
+    with _deciding(config, send_timeout) as manager:
         _print(manager.close(alert_id, by, note))
-    finally:
-        manager.shutdown(send_timeout)
