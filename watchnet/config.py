@@ -108,6 +108,21 @@ class StreamConfig(BaseModel):
     max_reconnects: int | None = Field(default=None, description="None: retry for ever")
 
 
+class StoreConfig(BaseModel):
+    """How the database is shared by the cameras' writer, the API and other processes.
+
+    SQLite has one writer at a time: a writer waits ``busy_timeout_s`` for its turn (then the API
+    answers 503 with ``retry_after_s``, never 500). The pool bounds connections per process; a request
+    that waits ``pool_timeout_s`` for one is also answered 503.
+    """
+
+    busy_timeout_s: float = Field(default=30.0, gt=0, description="How long a writer waits for the write lock")
+    pool_size: int = Field(default=16, ge=1, description="Connections kept open per process")
+    max_overflow: int = Field(default=32, ge=0, description="Extra connections opened under load")
+    pool_timeout_s: float = Field(default=30.0, gt=0, description="Longest wait for a free connection")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After of a 503 answered when the store is busy")
+
+
 class AttributesConfig(BaseModel):
     """What is described about people and vehicles, and from which part of their box.
 
@@ -472,6 +487,7 @@ class Settings(BaseSettings):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     faces: FacesConfig = Field(default_factory=FacesConfig)
     plates: PlatesConfig = Field(default_factory=PlatesConfig)
     attributes: AttributesConfig = Field(default_factory=AttributesConfig)

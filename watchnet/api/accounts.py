@@ -78,13 +78,14 @@ def create_user(engine: Engine, name: str, password: str, role: str) -> int:
     check_name(name)
     check_role(role)
     check_password(password)
+    hashed = _hasher.hash(password)  # slow on purpose: outside the write transaction, which stays short
     now = datetime.now(UTC)
     with engine.connect() as conn, conn.begin():
         taken = conn.execute(sa.select(_users.c.id).where(sa.func.lower(_users.c.name) == name.lower())).first()
         if taken is not None:
             raise InputError(f"a user named {name!r} already exists")
         return int(conn.execute(
-            _users.insert().values(name=name, password_hash=_hasher.hash(password), role=role, disabled=False,
+            _users.insert().values(name=name, password_hash=hashed, role=role, disabled=False,
                                    created_at=now, updated_at=now).returning(_users.c.id)
         ).scalar_one())
 

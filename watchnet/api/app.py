@@ -7,6 +7,7 @@ The interactive docs pages are off (they load scripts from a CDN); the schema is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from watchnet.api import routes
@@ -30,8 +32,9 @@ from watchnet.config import Settings
 from watchnet.errors import InputError, WatchnetError
 from watchnet.events.alerts import AlertDecisionError
 from watchnet.events.bus import AlertBus
-from watchnet.store.db import open_store
+from watchnet.store.db import is_busy, open_store
 
+log = logging.getLogger("watchnet.api")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
@@ -82,6 +85,10 @@ def create_app(
     return app
 
 
+def _retry_after(request: Request) -> dict[str, str]:
+    return {"Retry-After": str(get_state(request).settings.store.retry_after_s)}
+
+
 def _add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(AlertDecisionError)
     async def _conflict(_request: Request, exc: AlertDecisionError) -> JSONResponse:
@@ -92,8 +99,20 @@ def _add_exception_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(WatchnetError)
-    async def _watchnet_error(_request: Request, exc: WatchnetError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+    async def _watchnet_error(request: Request, exc: WatchnetError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers=_retry_after(request))
+
+    async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+        """The store's lock or connection pool stayed busy past its wait: "try again shortly", not a crash."""
+        if is_busy(exc):
+            log.warning("store busy, answering 503: %s", str(getattr(exc, "orig", None) or exc).splitlines()[0])
+            return JSONResponse({"detail": "the server is busy writing to its database; try again shortly"},
+                                status_code=503, headers=_retry_after(request))
+        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal database error; see the server log"}, status_code=500)
+
+    app.add_exception_handler(sa_exc.OperationalError, _store_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _store_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

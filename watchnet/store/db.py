@@ -5,12 +5,23 @@ many cameras or several processes. Both run the same Alembic migrations, so code
 never branches on the backend, except the recorder's upsert which needs the dialect's ``insert``.
 
 SQLite notes. WAL lets the API read while cameras write; ``synchronous=NORMAL`` is durable enough in
-WAL mode and much faster; ``busy_timeout`` makes a writer wait for another writer instead of failing.
-We also take over transaction control from the ``sqlite3`` module (its legacy mode starts transactions
-late and commits before DDL), so a transaction begins with an explicit ``BEGIN``. Connections opened
-with the execution option ``sqlite_begin="IMMEDIATE"`` take the write lock up front: a transaction that
-started as a reader cannot be upgraded to a writer while another writer is busy (SQLite answers
-"database is locked" at once, without waiting), so every write path asks for ``IMMEDIATE``.
+WAL mode and much faster; ``busy_timeout`` (``store.busy_timeout_s``) makes a writer wait for another
+writer instead of failing. We also take over transaction control from the ``sqlite3`` module (its
+legacy mode starts transactions late and commits before DDL), so a transaction begins with an explicit
+``BEGIN``, in one of two modes:
+
+- an explicit transaction (``with conn.begin():``, ``engine.begin()``) is a *write* transaction and
+  starts ``BEGIN IMMEDIATE``: it takes the write lock up front, waiting its turn. A transaction that
+  started as a reader (``BEGIN DEFERRED``) and then writes cannot wait: SQLite refuses the upgrade at
+  once with "database is locked" whenever another writer is busy or has committed since it read (the
+  read-check-then-insert of creating a user, under load, failed that way half the time);
+- an implicit one (a plain ``conn.execute`` of a query outside ``begin()``) is a reader, ``BEGIN
+  DEFERRED``, and never waits for writers (WAL), unless its first statement writes.
+
+The execution option ``sqlite_begin="DEFERRED" | "IMMEDIATE" | "EXCLUSIVE"`` overrides the mode. In
+one process, write transactions also queue on a lock (fair, no busy-polling between threads); other
+processes are ordered by SQLite's lock and ``busy_timeout``. A writer that still cannot get its turn
+raises ``OperationalError: database is locked``, which the API answers with 503 and Retry-After.
 """
 
 from __future__ import annotations
@@ -29,14 +40,13 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watchnet.config import Settings
+from watchnet.config import Settings, StoreConfig
 from watchnet.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-#: How long a SQLite writer waits for another writer, and a PostgreSQL client for the server to answer.
-DEFAULT_BUSY_TIMEOUT_S = 30.0
+#: How long a PostgreSQL client waits for the server to answer a connect.
 DEFAULT_CONNECT_TIMEOUT_S = 10
 _PG_MIGRATION_LOCK = 0x77617463  # "watc": any constant; serialises concurrent `migrate` calls on PG
 
@@ -56,25 +66,41 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str | URL, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
+def make_engine(
+    url: str | URL, *, busy_timeout_s: float | None = None, store: StoreConfig | None = None,
+) -> Engine:
     """Create an engine for a SQLite or PostgreSQL URL (``postgresql://`` means psycopg 3).
 
     Nothing is connected yet; a SQLite file's parent directory is created now so that a bad home
     directory fails here, with its path in the message, rather than deep inside the first query.
+    ``store`` sizes the pool and the waits; ``busy_timeout_s`` overrides its ``busy_timeout_s``.
     """
+    cfg = store or StoreConfig()
+    if busy_timeout_s is not None:
+        cfg = cfg.model_copy(update={"busy_timeout_s": busy_timeout_s})
     try:
         parsed = sa.make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"invalid database URL {public_url(url)!r}: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed, busy_timeout_s)
+        return _sqlite_engine(parsed, cfg)
     if backend in ("postgresql", "postgres"):
-        return _postgres_engine(parsed)
+        return _postgres_engine(parsed, cfg)
     raise StoreError(
         f"unsupported database {public_url(parsed)!r}: use sqlite:///path/to/file.db or "
         "postgresql://user:password@host/dbname"
     )
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for errors that mean "the store is busy, try again": a lock wait or a pool wait ran out."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no free connection in the pool within pool_timeout_s
+        return True
+    if isinstance(exc, sa.exc.OperationalError):
+        text = str(getattr(exc, "orig", None) or exc).lower()
+        return any(word in text for word in ("locked", "busy", "timeout", "timed out", "could not obtain lock"))
+    return False
 
 
 def _json_default(value: Any) -> Any:
@@ -90,8 +116,9 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
-def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
+def _sqlite_engine(url: URL, cfg: StoreConfig) -> Engine:
     database = url.database or ""
+    memory = not database or database == ":memory:" or "mode=memory" in database
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()
         try:
@@ -107,8 +134,13 @@ def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
                 "point WATCHNET_HOME (or database_url) at a writable directory"
             )
         url = url.set(database=str(path))
-    engine = sa.create_engine(url, json_serializer=_json_dumps)
-    busy_ms = int(busy_timeout_s * 1000)
+    pool: dict[str, Any] = {} if memory else {
+        "pool_size": cfg.pool_size, "max_overflow": cfg.max_overflow, "pool_timeout": cfg.pool_timeout_s,
+    }
+    engine = sa.create_engine(url, json_serializer=_json_dumps,
+                              connect_args={"timeout": cfg.busy_timeout_s, "check_same_thread": False}, **pool)
+    busy_ms = int(cfg.busy_timeout_s * 1000)
+    writers = _WriterQueue(cfg.busy_timeout_s)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -122,23 +154,94 @@ def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
         finally:
             cursor.close()
 
+    @sa.event.listens_for(engine, "before_execute")
+    def _before_execute(conn: Connection, clause: Any, *_args: Any) -> None:
+        if not conn.in_transaction():  # the transaction about to begin is SQLAlchemy's autobegin
+            conn.info[_IMPLICIT] = "IMMEDIATE" if isinstance(clause, _WRITES) else "DEFERRED"
+
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        implicit = conn.info.pop(_IMPLICIT, None)
+        asked = conn.get_execution_options().get("sqlite_begin")
+        mode = asked or implicit or "IMMEDIATE"
         if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
             raise ValueError(f"sqlite_begin must be DEFERRED, IMMEDIATE or EXCLUSIVE, not {mode!r}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if asked is None and mode == "IMMEDIATE" and writers.held_by_this_thread():
+            # a transaction opened inside this thread's own write transaction: it can only be a reader
+            # (a nested writer would wait for itself), so it must not queue behind its own caller
+            mode = "DEFERRED"
+        if mode != "DEFERRED":
+            writers.acquire(conn)
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            writers.release(conn)
+            raise
+
+    @sa.event.listens_for(engine, "commit")
+    @sa.event.listens_for(engine, "rollback")
+    def _on_end(conn: Connection) -> None:
+        writers.release(conn)
+
+    @sa.event.listens_for(engine, "reset")
+    @sa.event.listens_for(engine, "invalidate")
+    def _on_reset(_dbapi_connection: Any, record: Any, _detail: Any) -> None:
+        writers.release_record(record)  # a connection returned to the pool or dropped never keeps the turn
 
     return engine
 
 
-def _postgres_engine(url: URL) -> Engine:
+#: ``conn.info`` key: the mode of the autobegin that SQLAlchemy is about to start.
+_IMPLICIT = "watchnet_implicit_begin"
+_HOLDS = "watchnet_holds_write_turn"
+_WRITES = (sa.Insert, sa.Update, sa.Delete)
+
+
+class _WriterQueue:
+    """The process's write turn on one SQLite file: threads wait here, in turn, not in SQLite's busy loop.
+
+    SQLite's busy handler polls with growing sleeps, so under load a writer that just arrived often
+    overtakes one that has waited for seconds; a lock hands the turn over on release. The wait is
+    bounded like SQLite's own, and ends with the same "database is locked" error.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout_s = timeout_s
+        self._owner: int | None = None
+
+    def held_by_this_thread(self) -> bool:
+        return self._owner == threading.get_ident()
+
+    def acquire(self, conn: Connection) -> None:
+        if conn.info.get(_HOLDS):
+            return
+        if not self._lock.acquire(timeout=self._timeout_s):
+            raise sa.exc.OperationalError(
+                "BEGIN IMMEDIATE", None,
+                Exception(f"database is locked (no write turn within {self._timeout_s:g} s)"),
+            )
+        self._owner = threading.get_ident()
+        conn.info[_HOLDS] = True
+
+    def release(self, conn: Connection) -> None:
+        self.release_record(conn)
+
+    def release_record(self, holder: Any) -> None:
+        info = getattr(holder, "info", None)
+        if info is not None and info.pop(_HOLDS, False):
+            self._owner = None
+            self._lock.release()
+
+
+def _postgres_engine(url: URL, cfg: StoreConfig) -> Engine:
     url = url.set(drivername="postgresql+psycopg")
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT_S
     return sa.create_engine(
-        url, json_serializer=_json_dumps, pool_pre_ping=True, connect_args=connect_args
+        url, json_serializer=_json_dumps, pool_pre_ping=True, connect_args=connect_args,
+        pool_size=cfg.pool_size, max_overflow=cfg.max_overflow, pool_timeout=cfg.pool_timeout_s,
     )
 
 
@@ -184,7 +287,7 @@ def _describe(engine: Engine, exc: SQLAlchemyError) -> str:
 
 def open_store(settings: Settings) -> Engine:
     """The engine for ``settings.resolved_database_url``, migrated and ready for use."""
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, store=settings.store)
     try:
         migrate(engine)
     except BaseException:
