@@ -18,11 +18,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from tests.api.conftest import PASSWORD, add_users, make_settings, start_server, stop_server
+from tests.api.conftest import PASSWORD, add_users, login, make_settings, start_server, stop_server
 from watchnet.api.app import create_app
 from watchnet.serve import PipelineHooks, PipelineSupervisor, analysis
+from watchnet.store.db import make_engine
 
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 CALLS = 128
@@ -85,3 +88,26 @@ def test_concurrent_api_writes_while_a_camera_records(recording: tuple[FastAPI, 
     created = [r for k, r in enumerate(results) if k % 2 == 0]
     assert created.count(201) + created.count(503) == CALLS // 2
     assert created.count(201) > 0
+
+
+def test_a_store_busy_past_its_wait_answers_503_with_retry_after(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock longer than ``store.busy_timeout_s``: 503, not 500."""
+    settings = make_settings(tmp_path / "home", store={"busy_timeout_s": 0.3, "retry_after_s": 3})
+    app = create_app(settings)
+    add_users(app)
+    other = make_engine(settings.resolved_database_url)  # a second engine: as if another process wrote
+    try:
+        with TestClient(app) as client:
+            login(client, "admin")
+            with other.connect() as conn, conn.begin():
+                conn.execute(sa.text("UPDATE users SET disabled = disabled"))
+                busy = client.post("/api/users", json={"name": "late", "password": PASSWORD, "role": "viewer"})
+                reads = client.get("/api/tracks")  # readers never wait for the writer (WAL)
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["retry-after"] == "3" and "try again" in busy.json()["detail"]
+            assert reads.status_code == 200
+            again = client.post("/api/users", json={"name": "late", "password": PASSWORD, "role": "viewer"})
+            assert again.status_code == 201, again.text
+    finally:
+        other.dispose()
+        app.state.watchnet.engine.dispose()
