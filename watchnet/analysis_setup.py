@@ -20,6 +20,7 @@ from watchnet.analysis.plates import PlateReader
 from watchnet.config import CameraConfig, Settings
 from watchnet.events.alerts import AlertManager
 from watchnet.events.bus import AlertBus
+from watchnet.linking.service import LinkerService
 from watchnet.pipeline import TrackAnalyzer
 from watchnet.records import Alert, Frame, Track
 from watchnet.watchlist import FaceWatch, Watchlist
@@ -54,11 +55,13 @@ def build_analysis(
     # One plate reader and one age/gender estimator (when switched on) for all cameras.
     plates = PlateReader.from_settings(settings) if writer is not None else None
     ages = AgeGenderEstimator(settings) if writer is not None and settings.attributes.age_gender else None
+    linking = _start_linking(settings, engine, watch.manager) if writer is not None else None
 
     def analyzers(camera: CameraConfig) -> list[TrackAnalyzer]:
         found: list[TrackAnalyzer] = []
         if writer is not None:
-            describe = DescribeAnalyzer(camera, settings, plates=plates, faces=watch.analyzer, hotlist=hotlist,
+            describe = DescribeAnalyzer(camera, settings, plates=plates.for_camera(camera) if plates else None,
+                                        faces=watch.analyzer, hotlist=hotlist,
                                         on_sighting=writer.put, age_gender=ages)
             found.append(_Recorded(describe, watch.manager))
         return found + list(watch.analyzers(camera))
@@ -66,9 +69,20 @@ def build_analysis(
     def close() -> None:
         if writer is not None:
             writer.close()
+        if linking is not None:
+            linking.close()  # after the writer: the last sightings get linked too
         watch.close()
 
     return Analysis(analyzers, watch, close)
+
+
+def _start_linking(settings: Settings, engine: Engine, manager: AlertManager) -> LinkerService | None:
+    """The journey linker (and follow mode) on its own thread, when ``linking.enabled``."""
+    if not settings.linking.enabled:
+        return None
+    service = LinkerService(engine, settings, manager)
+    service.start()
+    return service
 
 
 class _Hotlist:

@@ -7,6 +7,7 @@ below. Nothing else in the package reads the environment or hard-codes a tunable
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +38,14 @@ class LineRule(BaseModel):
     classes: list[str] = Field(default_factory=lambda: ["person"])
 
 
+class CameraLink(BaseModel):
+    """A camera that people or vehicles seen here may reach next, and how long the trip takes."""
+
+    to: str = Field(min_length=1, max_length=64, description="Name of the camera that may be reached next")
+    min_s: float = Field(default=0.0, ge=0, description="Shortest transit time (leaving here to appearing there)")
+    max_s: float = Field(default=60.0, gt=0, description="Longest transit time the linker still considers")
+
+
 class CameraConfig(BaseModel):
     """One camera: a name, where its pictures come from, where it stands, and its rules."""
 
@@ -48,6 +57,26 @@ class CameraConfig(BaseModel):
     live: bool | None = Field(default=None, description="Force live (drop stale frames) or file pacing")
     zones: list[ZoneRule] = Field(default_factory=list)
     lines: list[LineRule] = Field(default_factory=list)
+    heading: float | None = Field(default=None, ge=0, lt=360, description="Viewing direction, degrees from north")
+    fov: float | None = Field(default=None, gt=0, le=360, description="Horizontal field of view, degrees")
+    neighbours: list[CameraLink] = Field(
+        default_factory=list, description="Cameras reachable from here with transit windows (journey linking)"
+    )
+    overlaps: list[str] = Field(
+        default_factory=list, description="Cameras whose views overlap this one (one object may be in both at once)"
+    )
+    detect_mode: Literal["auto", "whole", "tiles", "motion"] | None = Field(
+        default=None, description="Where the detector looks (see DetectorConfig.mode); None: the global mode"
+    )
+    roi: list[Point] | None = Field(
+        default=None, description="Polygon (pixels) searched for objects; boxes whose foot is outside are dropped"
+    )
+    min_object_px: int | None = Field(
+        default=None, ge=0, description="Boxes shorter than this many pixels are dropped; None: the global value"
+    )
+    plate_countries: list[str] | None = Field(
+        default=None, description="Plate formats tried at this camera, in order; None: plates.countries"
+    )
 
 
 class DetectorConfig(BaseModel):
@@ -69,6 +98,27 @@ class DetectorConfig(BaseModel):
     motion_threshold: float = Field(
         default=0.002, ge=0, le=1, description="Fraction of changed pixels that counts as motion"
     )
+    mode: Literal["auto", "whole", "tiles", "motion"] = Field(
+        default="auto",
+        description="whole: one pass on the whole frame; tiles: overlapping tiles plus the whole frame; motion: "
+        "crops around moving areas zoomed to the model input; auto: whole up to auto_max_height, else "
+        "auto_high_mode (measured by bench/pipeline.py's high-resolution section)",
+    )
+    auto_max_height: int = Field(default=720, ge=64, description="auto: frames this tall or less: whole frame")
+    auto_high_mode: Literal["whole", "tiles", "motion"] = Field(default="tiles", description="auto above that")
+    tile_side: int = Field(
+        default=0, ge=0, description="Tile side in frame pixels; 0: the frame height (2 tiles across a 16:9 frame)"
+    )
+    tile_overlap: float = Field(default=0.15, ge=0, lt=0.5, description="Share of a tile overlapping its neighbour")
+    tiles_whole_pass: bool | None = Field(
+        default=None, description="tiles: also one whole-frame pass for big objects; None: only when tiles are "
+        "shorter than the frame (a tile as tall as the frame already holds any object whole)",
+    )
+    region_min_side: int = Field(default=0, ge=0, description="Least motion-region side in pixels; 0: model input")
+    region_max: int = Field(default=2, ge=1, le=16, description="Most motion regions per frame (cost bound)")
+    region_pad: float = Field(default=0.25, ge=0, le=2, description="Motion box growth on each side before squaring")
+    min_object_px: int = Field(default=0, ge=0, description="Boxes shorter than this many pixels are dropped")
+    merge_iou: float = Field(default=0.5, gt=0, lt=1, description="IoU at which boxes of two crops are one object")
 
     @field_validator("thresholds")
     @classmethod
@@ -88,6 +138,28 @@ class TrackerConfig(BaseModel):
     lost_track_buffer: int = Field(default=30, ge=1, description="Lost tracks live this many 30 fps frames")
     min_consecutive_frames: int = Field(default=2, ge=1)
     path_every: int = Field(default=5, ge=1, description="Keep every N-th box in a track's stored path")
+
+
+class SceneConfig(BaseModel):
+    """When a camera's view changes under its tracks: cuts, camera moves, frozen and blank pictures.
+
+    Measured on 64 px wide grey thumbnails (``watchnet.analysis.scene``). On the shared videos the three
+    cuts of the Hamilton clip change the mean grey level by 28-30 (of 255) and the HSV histogram by 0.37-0.60
+    (half the L1 distance), while within shots the largest values are 13.6 and 0.16; PETS and UA-DETRAC
+    (fixed cameras) stay under 3.4 and 0.14.
+    """
+
+    enabled: bool = Field(default=True, description="End every track when the view changes (cut, move, freeze)")
+    cut_diff: float = Field(default=20.0, ge=0, le=255, description="Mean grey change (0-255) a cut needs")
+    cut_hist: float = Field(default=0.15, ge=0, le=1, description="Histogram change (0-1) a cut needs as well")
+    move_fraction: float = Field(
+        default=0.25, gt=0, le=1, description="Global shift (fraction of the width) within move_window_s: camera moved"
+    )
+    move_window_s: float = Field(default=1.0, gt=0, description="Time over which camera motion is summed")
+    move_confidence: float = Field(default=0.3, ge=0, le=1, description="Least phase-correlation peak that counts")
+    frozen_s: float = Field(default=10.0, gt=0, description="Identical frames this long: the picture is frozen")
+    frozen_delta: float = Field(default=1.0, ge=0, description="Largest grey change that still counts as identical")
+    blank_std: float = Field(default=3.0, ge=0, description="Grey spread below which a frame is blank (black, no signal)")
 
 
 class RuntimeConfig(BaseModel):
@@ -203,7 +275,18 @@ class FacesConfig(BaseModel):
     """Face detection, quality gate and matching. Defaults are measured by bench/faces.py."""
 
     detector: Literal["centerface", "blazeface"] = Field(default="centerface", description="Face detector")
-    embedder: Literal["dlib-resnet", "faceres"] = Field(default="dlib-resnet", description="Face embedder")
+    embedder: Literal["dlib-resnet", "faceres", "sface", "fused"] = Field(
+        default="dlib-resnet", description="Face embedder; fused = dlib-resnet and sface by weighted cosine"
+    )
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {"dlib-resnet": 0.5, "sface": 0.5},
+        description="Weight of each part's cosine in the fused score (normalised to sum 1); changing them "
+        "changes stored fused vectors: run `watchnet faces reembed`",
+    )
+    target_far: float = Field(
+        default=1e-3, gt=0, lt=1,
+        description="False-accept rate per face pair the match_thresholds are calibrated at (bench/faces.py)",
+    )
     detect_max_side: int = Field(default=640, ge=64, le=4096, description="Long side of a full-frame input")
     region_size: int = Field(default=192, ge=64, le=1024, description="Detector input side per person box")
     region_top: float = Field(default=0.5, gt=0, le=1, description="Upper fraction of a person box searched")
@@ -215,8 +298,17 @@ class FacesConfig(BaseModel):
     max_yaw: float = Field(default=1.0, gt=0, le=2, description="Nose offset (half eye gaps) at pose 0")
     min_quality: float = Field(default=0.5, ge=0, le=1, description="Least quality that passes the gate")
     match_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631},
+        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631, "sface": 0.5, "fused": 0.7},
         description="Cosine similarity from which two faces are one person, per embedder (FAR 1e-3)",
+    )
+    single_face_scores: dict[str, float] = Field(
+        default_factory=lambda: {"dlib-resnet": 0.95, "fused": 0.8},
+        description="Per embedder, the score from which one face alone decides a track's match (no impostor "
+        "pair of the shared sets reaches it); an embedder not listed uses watchlist.single_face_score",
+    )
+    template_min_faces: int = Field(
+        default=3, ge=0, le=100,
+        description="Faces a track's quality-weighted template needs before it may decide a match (0: never)",
     )
 
     @model_validator(mode="after")
@@ -231,6 +323,30 @@ class FacesConfig(BaseModel):
     def match_threshold(self) -> float:
         """The match threshold of the configured embedder."""
         return self.match_thresholds[self.embedder]
+
+
+@functools.cache
+def shipped_plate_formats() -> dict[str, list[str]]:
+    """The plate formats shipped as data (watchnet/analysis/plate_formats/*.yaml), country -> patterns."""
+    out: dict[str, list[str]] = {}
+    folder = Path(__file__).parent / "analysis" / "plate_formats"
+    for file in sorted(folder.glob("*.yaml")):
+        for code, patterns in (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).items():
+            out[str(code)] = [str(p) for p in patterns]
+    return out
+
+
+def _expand_formats(code: str, formats: dict[str, list[str]], seen: tuple[str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for pattern in formats[code]:
+        ref = pattern[1:] if pattern.startswith("@") else None
+        if ref is None:
+            out.append(pattern)
+        elif ref in formats and ref not in seen:
+            out.extend(_expand_formats(ref, formats, (*seen, code)))
+        else:
+            raise ValueError(f"plates.formats[{code!r}]: {pattern!r} names no other format (or a loop)")
+    return out
 
 
 # PlatesConfig restored by the colours engineer after the same accident, from the plates owner's own
@@ -276,24 +392,9 @@ class PlatesConfig(BaseModel):
     max_chars: int = Field(default=10, ge=1)
     min_score: float = Field(default=0.5, ge=0, le=1, description="Least plate score reported")
     formats: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "cn": [  # province character, issuing-office letter (no I/O), then 5 (or 6 on new-energy cars)
-                "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][A-HJ-NP-Z0-9]{4}"
-                "[A-HJ-NP-Z0-9挂学警港澳]",
-                "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z]"
-                "(?:[DF][A-HJ-NP-Z0-9][0-9]{4}|[0-9]{5}[DF])",
-            ],
-            "sk": ["[A-Z]{2}[0-9]{3}[A-Z]{2}"],
-            "hr": ["[A-Z]{2}[0-9]{3,4}[A-Z]{1,2}"],
-            "it": ["[A-Z]{2}[0-9]{3}[A-Z]{2}"],
-            "fr": ["[A-Z]{2}[0-9]{3}[A-Z]{2}"],
-            "uk": ["[A-Z]{2}[0-9]{2}[A-Z]{3}"],
-            "es": ["[0-9]{4}[A-Z]{3}"],
-            "cz": ["[0-9][A-Z][0-9A-Z][0-9]{4}"],
-            "pl": ["[A-Z]{2,3}[0-9][0-9A-Z]{3,4}"],
-            "de": ["[A-Z]{1,3}[A-Z]{1,2}[0-9]{1,4}[EH]?"],
-            "eu": ["[A-Z0-9]{4,9}"],
-        }
+        default_factory=dict,
+        description="Extra or replacing formats, country -> regular expressions; the shipped ones are data in "
+        "watchnet/analysis/plate_formats/*.yaml (an entry '@code' includes another code's patterns)",
     )
     countries: list[str] = Field(default_factory=lambda: ["eu", "cn"], description="Formats tried in order")
     confusables: dict[str, str] = Field(
@@ -303,15 +404,32 @@ class PlatesConfig(BaseModel):
     max_edits: int = Field(default=2, ge=0, le=4, description="Most swaps + dropped edge characters per read")
     edit_penalty: float = Field(default=0.9, gt=0, le=1, description="Score factor per edit")
     vote_window: int = Field(default=20, ge=1, description="Reads of one track kept for the vote")
+    vote_sharp_ref: float = Field(default=150.0, gt=0, description="Laplacian variance of a sharp plate crop")
+    vote_good_height_px: int = Field(default=24, ge=4, description="Plate crop height from which size stops mattering")
+    two_row_max_aspect: float = Field(
+        default=2.6, gt=0, description="Plate crops at most this wide for their height may be two-row plates"
+    )
+    two_row_band: tuple[float, float] = Field(
+        default=(0.25, 0.6), description="Height fractions between which the gap of a two-row plate is sought"
+    )
+    two_row_gap: float = Field(
+        default=0.35, gt=0, le=1, description="The gap row may hold at most this share of a text row's ink"
+    )
+
+    def all_formats(self) -> dict[str, list[str]]:
+        """Shipped formats overlaid with ``formats``, '@code' references expanded."""
+        merged = {**shipped_plate_formats(), **self.formats}
+        return {code: _expand_formats(code, merged) for code in merged}
 
     @model_validator(mode="after")
     def _known_countries(self) -> PlatesConfig:
         import re
 
-        unknown = [c for c in self.countries if c not in self.formats]
+        known = self.all_formats()
+        unknown = [c for c in self.countries if c not in known]
         if unknown:
-            raise ValueError(f"plates.countries {unknown} are not in plates.formats {sorted(self.formats)}")
-        for country, patterns in self.formats.items():
+            raise ValueError(f"plates.countries {unknown} are not in plates.formats {sorted(known)}")
+        for country, patterns in known.items():
             for pattern in patterns:
                 try:
                     re.compile(pattern)
@@ -422,6 +540,9 @@ class WatchlistConfig(BaseModel):
     vote_window: int = Field(default=5, ge=1, description="Last sampled faces of a track the vote counts over")
     vote_min: int = Field(default=2, ge=1, description="Faces above threshold needed within the window")
     single_face_score: float = Field(default=0.95, gt=0, le=1, description="One face this close is enough")
+    unbind_after: int = Field(
+        default=5, ge=1, description="Sampled faces in a row not matching the subject that take a track's name off"
+    )
     reload_s: float = Field(default=2.0, gt=0, description="How often a running matcher checks for changes")
     max_photo_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest enrolment photo file")
     max_photo_pixels: int = Field(default=50_000_000, ge=10_000, description="Largest enrolment photo (w x h)")
@@ -466,6 +587,65 @@ class ExportsConfig(BaseModel):
     video_face_every: int = Field(
         default=5, ge=0, description="Annotated video: look for faces every N-th frame; 0: head regions only"
     )
+    live_face_every: int = Field(
+        default=3, ge=1, description="Viewers' live picture: search faces every N-th rendered frame (and on changes)"
+    )
+    live_scene_change: float = Field(
+        default=12.0, gt=0, description="Mean grey change (0-255) of a tiny thumbnail that forces a face search"
+    )
+    live_settle_s: float = Field(
+        default=1.0, gt=0, description="A live frame not replaced for this long is searched again in full"
+    )
+    fail_closed_px: int = Field(
+        default=24, ge=4, description="Without a face detector a viewer's picture is blurred whole, cells this wide"
+    )
+
+
+class LinkingConfig(BaseModel):
+    """How tracks from different cameras are joined into journeys (``watchnet.linking``).
+
+    Each cue adds a log-likelihood ratio ``clip((s - centre) * scale, -cap, cap)`` to the prior log-odds
+    and the sum becomes the link probability (naive Bayes): a cue missing on either side adds nothing.
+    The defaults were set from the PETS region bench (bench/mtmc.py); a link at or above ``link_at`` joins
+    the journeys at once, one at or above ``candidate_at`` is kept for an operator to confirm or cut.
+    """
+
+    enabled: bool = Field(default=True, description="Run the linker in `watchnet run` and `watchnet serve`")
+    poll_s: float = Field(default=1.0, gt=0, description="How often new sightings are read and linked")
+    window_s: float = Field(default=120.0, gt=0, description="Longest gap between two linked tracks")
+    overlap_slack_s: float = Field(default=1.0, ge=0, description="Time overlap tolerated between separate views")
+    max_candidates: int = Field(default=200, ge=1, description="Most earlier sightings scored per new sighting")
+    longest_track_s: float = Field(default=600.0, gt=0, description="Longest track the candidate query expects")
+    max_speed_mps: dict[str, float] = Field(
+        default_factory=lambda: {"person": 4.0, "bicycle": 15.0, "car": 50.0, "motorcycle": 50.0,
+                                 "bus": 35.0, "truck": 40.0},
+        description="Fastest plausible speed per class: a link needing more is refused",
+    )
+    view_radius_m: float = Field(
+        default=15.0, ge=0, description="How far from its map position a camera sees: the speed check "
+        "measures from view edge to view edge (position distance minus twice this)")
+    prior_log_odds: float = Field(default=-2.0, description="Log-odds of a link before any evidence")
+    link_at: float = Field(default=0.8, gt=0, le=1, description="Probability from which a link is made at once")
+    candidate_at: float = Field(default=0.4, gt=0, le=1, description="Probability from which a link is a candidate")
+    appearance_centre: float = Field(default=0.75, description="Appearance cosine where same and other are even")
+    appearance_scale: float = Field(default=20.0, ge=0, description="Log-odds per unit of appearance cosine")
+    reid_centre: float = Field(default=0.6, description="Re-id cosine where same and other are even")
+    reid_scale: float = Field(default=15.0, ge=0, description="Log-odds per unit of re-id cosine")
+    face_scale: float = Field(default=25.0, ge=0, description="Log-odds per unit of face cosine (centre: threshold)")
+    cue_cap: float = Field(default=6.0, gt=0, description="Largest log-odds one soft cue may add or take")
+    plate_same: float = Field(default=12.0, ge=0, description="Log-odds added by equal plates (beats any soft cue)")
+    plate_near: float = Field(default=3.0, ge=0, description="Log-odds added by plates one edit apart")
+    plate_differ: float = Field(default=-6.0, le=0, description="Log-odds added by clearly different plates")
+    colour_same: float = Field(default=0.5, ge=0, description="Log-odds added per equal clothing/vehicle colour")
+    colour_differ: float = Field(default=-0.7, le=0, description="Log-odds added per differing colour")
+    transit_inside: float = Field(default=1.0, ge=0, description="Log-odds of a gap inside the declared window")
+    transit_outside: float = Field(default=-2.0, le=0, description="Log-odds of a gap outside the declared window")
+    same_camera: float = Field(default=0.0, description="Log-odds added to a re-entry into the same camera")
+    gait_scale: float = Field(default=0.0, ge=0, description="Log-odds per unit of gait cosine (0: cue unused)")
+    histogram_bin_s: float = Field(default=2.0, gt=0, description="Bin width of learned transit-time histograms")
+    learn_min_links: int = Field(default=5, ge=1, description="Confirmed links a camera pair needs before its "
+                                 "learned transit histogram replaces the declared window")
+    alert_wait_s: float = Field(default=600.0, gt=0, description="How long an alert waits for its track's sighting")
 
 
 class Settings(BaseSettings):
@@ -485,6 +665,7 @@ class Settings(BaseSettings):
     cameras: list[CameraConfig] = Field(default_factory=list)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    scene: SceneConfig = Field(default_factory=SceneConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -501,6 +682,7 @@ class Settings(BaseSettings):
     watchlist: WatchlistConfig = Field(default_factory=WatchlistConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
+    linking: LinkingConfig = Field(default_factory=LinkingConfig)
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> Settings:

@@ -23,6 +23,7 @@ def _register() -> None:
     from watchnet.cli import demo as demo_cmd
     from watchnet.cli import export as export_cmd
     from watchnet.cli import faces as faces_cmd
+    from watchnet.cli import journeys as journeys_cmd
     from watchnet.cli import models as models_cmd
     from watchnet.cli import plates as plates_cmd
     from watchnet.cli import retention as retention_cmd
@@ -44,7 +45,9 @@ def _register() -> None:
     app.command("run")(run_cmd.run)
     app.command("serve")(serve_cmd.serve)
     app.command("search")(search_cmd.search)
+    app.command("detect")(__import__("watchnet.cli.detect", fromlist=["detect"]).detect)
     app.add_typer(retention_cmd.app, name="retention")
+    app.add_typer(journeys_cmd.app, name="journeys")
 
 
 _register()

@@ -49,6 +49,10 @@ class Purged:
 
 
 PLAN: tuple[Purged, ...] = (
+    # journeys first: a journey ends no later than its newest sighting, so it never outlives them
+    Purged("journeys", "last_seen", (), (("journey_members", "journey_id"),)),
+    Purged("journey_links", "created_at"),
+    Purged("follows", "started_at", (), (("follow_hops", "follow_id"),)),
     Purged("sightings", "last_seen", ("thumbnail_path",), (("sighting_vectors", "sighting_id"),)),
     Purged("track_events", "at"),
     Purged("tracks", "last_seen", ("snapshot_path",)),
@@ -67,9 +71,13 @@ KEPT: dict[str, str] = {
     "watchlist_state": "a counter",
     "search_state": "a counter",
     "alembic_version": "schema version",
+    "transit_bins": "learned camera topology: counts of transit times per camera pair, about no one",
+    "linker_state": "the linker's cursors",
 }
 #: Child tables and runs, purged along with the tables of ``PLAN``.
-PURGED_WITH: frozenset[str] = frozenset({"sighting_vectors", "alert_decisions", "runs"})
+PURGED_WITH: frozenset[str] = frozenset(
+    {"sighting_vectors", "alert_decisions", "runs", "journey_members", "follow_hops"}
+)
 
 
 @dataclass(slots=True)

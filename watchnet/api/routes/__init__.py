@@ -10,6 +10,7 @@ from watchnet.api.routes import (
     auth,
     cameras,
     exports,
+    journeys,
     live,
     mapview,
     search,
@@ -36,5 +37,5 @@ PUBLIC_PATHS = frozenset({"/api/health", *auth.PUBLIC_PATHS})
 ROUTERS: list[APIRouter] = [
     HEALTH, auth.router, alerts.router, alerts.ws_router, users.router, cameras.router, live.router,
     tracks.router, stats.router, audit.router, mapview.router, search.router, watchlist.router,
-    exports.router,
+    exports.router, journeys.router,
 ]

@@ -1,0 +1,253 @@
+"""Journeys across cameras on a real SQLite store: sightings written by the real write path, linked by
+the real linker, followed, cut, queried through the API.
+
+The sightings here are built in the test (times, colours, plates, vectors) so each case isolates one
+rule; bench/mtmc.py runs the whole pipeline on real footage for the numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from watchnet.api import accounts
+from watchnet.api.app import create_app
+from watchnet.config import Settings
+from watchnet.events.alerts import AlertManager
+from watchnet.linking import forensic
+from watchnet.linking.service import LinkerService
+from watchnet.records import Alert, Sighting
+from watchnet.store import journeys as repo
+from watchnet.store.audit import export_lines
+from watchnet.store.db import open_store
+from watchnet.store.recorder import Recorder
+from watchnet.store.sightings import SightingStore
+
+T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+RNG = np.random.default_rng(7)
+PERSON = RNG.normal(size=64).astype(np.float32)  # one person's appearance vector
+OTHER = RNG.normal(size=64).astype(np.float32)
+
+
+class ListSink:
+    """A real sink: keeps what it is given (the webhook and MQTT sinks get the same messages)."""
+
+    name = "list"
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def deliver(self, payload: dict[str, Any]) -> None:
+        self.messages.append(payload)
+
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
+
+def _settings(tmp_path: Path, far: bool = False, **extra: Any) -> Settings:
+    # gate -> hall about 55 m apart (or 5.5 km with far), declared 5-40 s transit
+    hall_lat = 48.1500 + (0.05 if far else 0.0005)
+    cameras = [
+        {"name": "gate", "url": "x", "lat": 48.15, "lon": 17.1,
+         "neighbours": [{"to": "hall", "min_s": 5, "max_s": 40}]},
+        {"name": "hall", "url": "x", "lat": hall_lat, "lon": 17.1,
+         "neighbours": [{"to": "yard", "min_s": 5, "max_s": 40}]},
+        {"name": "yard", "url": "x", "lat": hall_lat + 0.0005, "lon": 17.1},
+    ]
+    return Settings.load(home=tmp_path / "home", cameras=cameras, **extra)
+
+
+def _look(base: np.ndarray, noise: float = 0.1) -> np.ndarray:
+    return base + noise * RNG.normal(size=base.size).astype(np.float32) * float(np.linalg.norm(base)) / 8
+
+
+def _sighting(camera: str, track: int, start_s: float, end_s: float, label: str = "person", *,
+              look: np.ndarray | None = None, face: np.ndarray | None = None, plate: str | None = None,
+              upper: str = "red", lower: str = "blue") -> Sighting:
+    attrs: dict[str, object] = {"upper_colour": upper, "lower_colour": lower} if label == "person" else {
+        "colour": upper}
+    return Sighting(camera, track, label, T0 + timedelta(seconds=start_s), T0 + timedelta(seconds=end_s),
+                    attributes=attrs, plate=plate, face_embedding=face,
+                    appearance_embedding=look if look is not None else _look(PERSON))
+
+
+def _store(settings: Settings) -> tuple[Any, SightingStore]:
+    engine = open_store(settings)
+    Recorder(engine).upsert_cameras(settings.cameras)
+    return engine, SightingStore(engine, settings)
+
+
+def _subject(settings: Settings, engine: Any, shared_data: Path) -> int:
+    """A real watchlist subject (enrolled from a real photo) for the alerts to name."""
+    from watchnet.watchlist import Watchlist
+
+    photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
+    return Watchlist(settings, engine).enrol("wanted", [photo], by="admin").id
+
+
+def _journeys(engine: Any, ids: list[int]) -> dict[int, int]:
+    with engine.connect() as conn:
+        return repo.journeys_of(conn, ids)
+
+
+def test_leaving_a_and_entering_b_inside_the_transit_window_is_linked(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    service = LinkerService(engine, settings)
+    a, b = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 4, 22, 30)])
+    # someone else, looking different, enters the hall at the same time
+    (c,) = store.write([_sighting("hall", 5, 21, 29, look=_look(OTHER), upper="green", lower="black")])
+    assert service.step() == 3
+    found = _journeys(engine, [a, b, c])
+    assert found[a] == found[b] != found[c]
+    with engine.connect() as conn:
+        link = repo.link_into(conn, b)
+    assert link is not None and link.state == "auto" and link.score >= settings.linking.link_at
+    assert link.evidence["cues"]["transit"] > 0 and link.evidence["cues"]["appearance"] > 0
+    assert link.evidence["gap_s"] == 12.0
+    # the same look after more than the linking window (120 s) since anyone like it left is a new journey
+    (late,) = store.write([_sighting("hall", 9, 30 + 125, 170)])
+    service.step()
+    assert _journeys(engine, [late])[late] != found[a]
+
+
+def test_a_link_that_needs_impossible_speed_is_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, far=True)  # 5.5 km apart, 12 s apart: 460 m/s
+    engine, store = _store(settings)
+    a, b = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 2, 22, 30)])
+    LinkerService(engine, settings).step()
+    found = _journeys(engine, [a, b])
+    assert found[a] != found[b]
+    with engine.connect() as conn:
+        assert repo.links_touching(conn, [a, b]) == []  # not even a candidate
+
+
+def test_simultaneous_tracks_in_views_that_do_not_overlap_are_not_one_journey(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    a, b = store.write([_sighting("gate", 1, 0, 30), _sighting("hall", 2, 10, 40)])
+    LinkerService(engine, settings).step()
+    found = _journeys(engine, [a, b])
+    assert found[a] != found[b]
+
+
+def test_vehicles_link_by_plate(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    # the same car looks different at the hall (other light, other side): its plate carries the link
+    a, b = store.write([
+        _sighting("gate", 1, 0, 5, "car", look=_look(PERSON), plate="BA123CD", upper="white"),
+        _sighting("hall", 3, 12, 16, "car", look=_look(OTHER), plate="BA123CD", upper="grey"),
+    ])
+    # a look-alike car with another plate right after
+    (c,) = store.write([_sighting("hall", 4, 14, 18, "car", look=_look(PERSON), plate="KE987XY", upper="white")])
+    LinkerService(engine, settings).step()
+    found = _journeys(engine, [a, b, c])
+    assert found[a] == found[b] != found[c]
+    with engine.connect() as conn:
+        link = repo.link_into(conn, b)
+    assert link is not None and link.evidence["cues"]["plate"] == settings.linking.plate_same
+
+
+def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    service = LinkerService(engine, settings)
+    a, b, c = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 2, 20, 30), _sighting("yard", 3, 40, 50)])
+    service.step()
+    found = _journeys(engine, [a, b, c])
+    assert found[a] == found[b] == found[c]
+    with engine.connect() as conn:
+        into_c = repo.link_into(conn, c)
+    assert into_c is not None
+    result = service.linker.cut(int(into_c.id), "alice", "different coat")
+    found = _journeys(engine, [a, b, c])
+    assert found[a] == found[b] != found[c]
+    assert set(result["journeys"]) == {found[a], found[c]}
+    # a cut link cannot be confirmed; confirming another counts its trip in the learned histogram
+    with pytest.raises(Exception, match="was cut"):
+        service.linker.confirm(int(into_c.id), "bob")
+    with engine.connect() as conn:
+        into_b = repo.link_into(conn, b)
+    assert into_b is not None
+    service.linker.confirm(int(into_b.id), "bob")
+    with engine.connect() as conn:
+        assert repo.transit_bins(conn) == {("gate", "hall"): {10 // int(settings.linking.histogram_bin_s): 1}}
+    actions = "".join(export_lines(engine))
+    assert "journey.link.cut" in actions and "journey.link.confirm" in actions
+
+
+def test_followed_subject_keeps_being_followed_where_the_face_is_not_visible(
+    tmp_path: Path, shared_data: Path,
+) -> None:
+    settings = _settings(tmp_path, identity_mode="keep-embeddings")
+    engine, store = _store(settings)
+    sink = ListSink()
+    manager = AlertManager(engine, sinks=[sink], confirmations=1)
+    service = LinkerService(engine, settings, manager)
+    face = RNG.normal(size=128).astype(np.float32)
+    (a,) = store.write([_sighting("gate", 7, 0, 10, face=face)])
+    subject = _subject(settings, engine, shared_data)
+    manager.raise_alert(Alert(subject_id=subject, subject_name="wanted", kind="face", score=0.9, camera="gate",
+                              track_id=7, timestamp=(T0 + timedelta(seconds=5)).timestamp(), frame_index=50))
+    service.step()
+    with engine.connect() as conn:
+        (follow,) = repo.active_follows(conn)
+    assert follow.alert_id is not None and follow.reason.startswith("alert")
+    # the subject walks on: no face at the hall (seen from behind), then the yard
+    b, c = store.write([_sighting("hall", 2, 20, 30), _sighting("yard", 5, 42, 55)])
+    service.step()
+    with engine.connect() as conn:
+        hops = repo.hops(conn, int(follow.id))
+    assert [h.camera for h in hops] == ["gate", "hall", "yard"]
+    assert [int(h.sighting_id) for h in hops] == [a, b, c]
+    delivered = [m for m in sink.messages if m.get("event") == "journey.followed"]
+    assert [m["hop"]["camera"] for m in delivered] == ["gate", "hall", "yard"]
+    hall = delivered[1]["hop"]
+    assert hall["score"] >= settings.linking.link_at and "face" not in hall["evidence"]["cues"]
+    assert delivered[2]["predicted_next"] == [] and delivered[1]["predicted_next"][0]["camera"] == "yard"
+    view = forensic.follow_view(engine, settings, int(follow.id))
+    assert view["last_known"]["camera"] == "yard"
+
+
+def test_an_anonymous_journey_exposes_no_name_and_queries_are_audited(tmp_path: Path, shared_data: Path) -> None:
+    settings = _settings(tmp_path)
+    app = create_app(settings)
+    engine = app.state.watchnet.engine
+    Recorder(engine).upsert_cameras(settings.cameras)
+    store = SightingStore(engine, settings)
+    a, b = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 2, 20, 30)])
+    LinkerService(engine, settings).step()
+    accounts.create_user(engine, "op", "a long enough password", "operator")
+    with TestClient(app) as client:
+        assert client.post("/api/auth/login", json={"username": "op", "password": "a long enough password"}
+                           ).status_code == 200
+        reply = client.get(f"/api/journeys/of-sighting/{b}", params={"reason": "case 17 review"})
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["name"] is None and body["confirmed_alerts"] == []
+        assert [t["sighting_id"] for t in body["trail"]] == [a, b] and body["last_known"]["camera"] == "hall"
+        assert "subject" not in reply.text and "wanted" not in reply.text
+        assert client.get(f"/api/journeys/of-sighting/{b}").status_code == 422  # no reason, no query
+        started = client.post("/api/journeys/follows", json={"sighting_id": b, "reason": "left a bag behind"})
+        assert started.status_code == 201, started.text
+        follows = client.get("/api/journeys/follows").json()["items"]
+        assert follows[0]["last_known"]["camera"] == "hall" and follows[0]["predicted_next"][0]["camera"] == "yard"
+    log = "".join(export_lines(engine))
+    assert "journey.query" in log and "case 17 review" in log and "journey.follow" in log
+    # a confirmed watchlist match on one of its tracks is what names a journey
+    manager = AlertManager(engine, confirmations=1)
+    subject = _subject(settings, engine, shared_data)
+    alert = manager.raise_alert(Alert(subject_id=subject, subject_name="wanted", kind="face", score=0.9, camera="gate",
+                                      track_id=1, timestamp=(T0 + timedelta(seconds=5)).timestamp(), frame_index=5))
+    assert alert.id is not None
+    unnamed = forensic.journey(engine, settings, actor="op", reason="check", sighting_id=a)
+    assert unnamed["name"] is None  # raised but not confirmed yet
+    manager.confirm(alert.id, "op")
+    named = forensic.journey(engine, settings, actor="op", reason="check", sighting_id=a)
+    assert named["name"] == "wanted"

@@ -1,0 +1,1 @@
+"""Journeys across cameras: topology, link evidence, the online linker, follow mode and exports."""
