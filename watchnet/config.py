@@ -171,13 +171,17 @@ class RuntimeConfig(BaseModel):
 
 
 class StreamConfig(BaseModel):
-    """How live sources reconnect."""
+    """How live sources reconnect, how long a camera may take to stop, and how demo files loop."""
 
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
     max_reconnects: int | None = Field(default=None, description="None: retry for ever")
+    stop_wait_s: float = Field(
+        default=4.0, gt=0, description="On stop (Ctrl-C), longest wait for the cameras to close and store their tracks"
+    )
+    loop_pause_s: float = Field(default=1.0, ge=0, description="Pause before a looped video file plays again")
 
 
 class StoreConfig(BaseModel):
@@ -279,7 +283,7 @@ class FacesConfig(BaseModel):
         default="dlib-resnet", description="Face embedder; fused = dlib-resnet and sface by weighted cosine"
     )
     fusion_weights: dict[str, float] = Field(
-        default_factory=lambda: {"dlib-resnet": 0.5, "sface": 0.5},
+        default_factory=lambda: {"dlib-resnet": 0.72, "sface": 0.28},
         description="Weight of each part's cosine in the fused score (normalised to sum 1); changing them "
         "changes stored fused vectors: run `watchnet faces reembed`",
     )
@@ -295,14 +299,14 @@ class FacesConfig(BaseModel):
     min_face_px: int = Field(default=32, ge=8, description="Shorter box side below which a face never passes")
     good_face_px: int = Field(default=80, ge=8, description="Box side from which size stops lowering quality")
     sharp_ref: float = Field(default=100.0, gt=0, description="Laplacian variance of a sharp aligned chip")
-    max_yaw: float = Field(default=1.0, gt=0, le=2, description="Nose offset (half eye gaps) at pose 0")
+    max_yaw: float = Field(default=1.25, gt=0, le=2, description="Nose offset (half eye gaps) at pose 0")
     min_quality: float = Field(default=0.5, ge=0, le=1, description="Least quality that passes the gate")
     match_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631, "sface": 0.5, "fused": 0.7},
+        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631, "sface": 0.375, "fused": 0.76},
         description="Cosine similarity from which two faces are one person, per embedder (FAR 1e-3)",
     )
     single_face_scores: dict[str, float] = Field(
-        default_factory=lambda: {"dlib-resnet": 0.95, "fused": 0.8},
+        default_factory=lambda: {"dlib-resnet": 0.95, "fused": 0.85},
         description="Per embedder, the score from which one face alone decides a track's match (no impostor "
         "pair of the shared sets reaches it); an embedder not listed uses watchlist.single_face_score",
     )

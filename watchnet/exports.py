@@ -1,13 +1,13 @@
 """Evidence exports: an alert, or a page of search results, as one ZIP with the faces of non-matches blurred.
 
 Why blur in exports: a ZIP leaves the system (to a case file, a court, a colleague), and everyone in it
-who matched no watchlist subject is a bystander. So by default (``exports.blur_faces``) an alert's
-full-frame snapshot keeps only the matched person's face; everyone else the person detector or the
-face detector finds there is blurred by ``analysis.blur``. The face crop that matched is evidence and
-stays as recorded, unless the alert was dismissed: then it is not a match, and it is blurred too.
-Search thumbnails are crops of anonymous tracks, blurred unless the sighting is an undismissed watchlist
-match. An export with ``blur=False`` is possible (operators already see these pictures unblurred) and is
-audited as such.
+who is not a confirmed watchlist match is a bystander. A machine's match is only a reading until two
+people confirmed the alert (``AlertState.CONFIRMED``, or ``CLOSED`` after it), so by default
+(``exports.blur_faces``) every face found in an alert's full-frame snapshot (person boxes plus a
+whole-frame face search) is blurred by ``analysis.blur``, and so is the face crop, unless the alert is
+confirmed: then the matched person's face and crop stay as recorded (they are the evidence). Search
+thumbnails are blurred unless the sighting is a confirmed match. An export with ``blur=False`` is
+possible (operators already see these pictures unblurred) and is audited as such.
 
 Why exports audit themselves: the API and the CLI both export, and neither may forget to record who
 exported what and why; so ``actor`` and ``reason`` are required here and every export is one
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 _alerts = cast(sa.Table, AlertRow.__table__)
 #: A sighting is the track an alert was raised on when the alert falls within its time span, give or take this.
 _ALERT_SLACK = timedelta(seconds=5)
+#: States of an alert that two people confirmed: only these keep the match's face in an export.
+CONFIRMED = (AlertState.CONFIRMED, AlertState.CLOSED)
 
 
 class ExportTools:
@@ -99,7 +101,7 @@ def export_alert(
     alert = info.alert
     tools = tools or ExportTools(settings)
     result = ExportResult()
-    is_match = alert.kind == "face" and alert.state is not AlertState.DISMISSED
+    is_match = alert.kind == "face" and alert.state in CONFIRMED
     pictures: dict[str, bytes] = {}
     crop = _read(settings, alert.crop_path)
     if crop is not None:
@@ -114,7 +116,7 @@ def export_alert(
     if frame is not None:
         if blur:
             image = _decode(frame)
-            keep = alert.xyxy if is_match else None  # a dismissed alert's person is a bystander like the rest
+            keep = alert.xyxy if is_match else None  # an unconfirmed match is blurred like the rest
             _blur_snapshot(image, keep, alert.track_id, settings, tools, result)
             frame = _encode(image, settings)
         pictures["frame.jpg"] = frame
@@ -193,23 +195,25 @@ def _blur_snapshot(image: np.ndarray, match: tuple[float, ...] | None, track_id:
 
 def _blur_thumbnail(image: np.ndarray, label: str, settings: Settings, tools: ExportTools,
                     result: ExportResult) -> None:
-    """A person thumbnail is one person box; in any other (a vehicle) faces are looked for everywhere."""
+    """Faces are looked for everywhere (a second person may stand in a crop); a person crop with no face
+    found gets its head region blurred."""
     h, w = image.shape[:2]
     person = label == "person"
     report = blur_non_matches(image, [(0.0, 0.0, float(w), float(h))] if person else [], [-1] if person else [],
-                              set(), settings.exports, tools.faces, whole_frame=not person)
+                              set(), settings.exports, tools.faces, whole_frame=True)
     result.faces_blurred += len(report.faces)
     result.heads_blurred += len(report.heads)
 
 
 def _matching(engine: Engine, results: list[SearchResult]) -> set[int]:
-    """Result ids that are watchlist matches: an alert's own crop, or a sighting an undismissed face alert hit."""
-    out = {r.id for r in results if r.match == "alert" and r.attributes.get("state") != "dismissed"}
+    """Result ids that are confirmed matches: a confirmed alert's own crop, or a sighting its track is."""
+    confirmed = [str(s) for s in CONFIRMED]
+    out = {r.id for r in results if r.match == "alert" and r.attributes.get("state") in confirmed}
     tracks = {(r.camera, r.track_id) for r in results if r.match != "alert"}
     if not tracks:
         return out
     query = sa.select(_alerts.c.camera, _alerts.c.track_id, _alerts.c.at).where(
-        _alerts.c.kind == "face", _alerts.c.state != str(AlertState.DISMISSED),
+        _alerts.c.kind == "face", _alerts.c.state.in_(confirmed),
         sa.tuple_(_alerts.c.camera, _alerts.c.track_id).in_(list(tracks)),
     )
     with engine.connect() as conn:

@@ -204,6 +204,21 @@ def test_alert_export_blurs_bystanders(shared_data: Path, store: tuple[Settings,
     settings, engine = store
     tools = ExportTools(settings)
     alert_id, shot = raise_photo_alert(settings, engine, shared_data / FACES / "two_people.jpg", detector, tools.faces)
+    match, other = shot.faces[0], shot.faces[1]
+    assert match is not None and other is not None
+    crop = next(iter((settings.home / "alerts").rglob("*-face.jpg")))
+
+    # unconfirmed: the machine's match is only a reading, so its face is blurred like the bystander's
+    unconfirmed = read_zip(_export_bytes(engine, settings, alert_id, tools))
+    frame = decode(unconfirmed["frame.jpg"])
+    for face in (match, other):
+        assert sharpness(frame, face.xyxy) < sharpness(shot.image, face.xyxy) * SHARPNESS_DROP
+    _assert_blurred_whole(decode(unconfirmed["face.jpg"]), decode(crop.read_bytes()))
+    assert json.loads(unconfirmed["alert.json"])["export"]["treated_as_match"] is False
+
+    manager = AlertManager(engine)
+    manager.confirm(alert_id, "op1")
+    manager.confirm(alert_id, "op2")  # two people confirmed: the match's face is evidence now
     out = tmp_path / "out" / "alert.zip"
     result = export_alert(engine, settings, alert_id, out, actor="op1", reason="case 17 evidence", tools=tools)
     files = read_zip(out)
@@ -211,11 +226,8 @@ def test_alert_export_blurs_bystanders(shared_data: Path, store: tuple[Settings,
     manifest = json.loads(files["alert.json"])
     assert manifest["alert"]["id"] == alert_id and "crop_path" not in manifest["alert"]
     assert manifest["export"]["blur"] is True and manifest["export"]["reason"] == "case 17 evidence"
-    crop = next(iter((settings.home / "alerts").rglob("*-face.jpg")))
     assert files["face.jpg"] == crop.read_bytes()  # the match's face crop is the recorded evidence, untouched
     frame = decode(files["frame.jpg"])
-    match, other = shot.faces[0], shot.faces[1]
-    assert match is not None and other is not None
     assert sharpness(frame, other.xyxy) < sharpness(shot.image, other.xyxy) * SHARPNESS_DROP
     assert sharpness(frame, match.xyxy) > sharpness(shot.image, match.xyxy) * 0.6  # only JPEG re-encoding
     entry = audit.list_entries(engine, action="export.alert")[0]
@@ -227,14 +239,17 @@ def test_alert_export_blurs_bystanders(shared_data: Path, store: tuple[Settings,
     assert read_zip(tmp_path / "raw.zip")["frame.jpg"] == (shared_data / FACES / "two_people.jpg").read_bytes()
     assert raw.faces_blurred == 0 and audit.list_entries(engine, action="export.alert")[0].details["blur"] is False
 
-    AlertManager(engine).dismiss(alert_id, "op2", note="not him")
+    manager.dismiss(alert_id, "op2", note="not him")
     dismissed = read_zip(_export_bytes(engine, settings, alert_id, tools))
     assert sharpness(decode(dismissed["frame.jpg"]), match.xyxy) < sharpness(shot.image, match.xyxy) * SHARPNESS_DROP
-    face_jpg = decode(dismissed["face.jpg"])
-    assert sharpness(face_jpg, (0, 0, face_jpg.shape[1], face_jpg.shape[0])) < \
-        sharpness(decode(crop.read_bytes()), (0, 0, face_jpg.shape[1], face_jpg.shape[0])) * SHARPNESS_DROP
+    _assert_blurred_whole(decode(dismissed["face.jpg"]), decode(crop.read_bytes()))
     with pytest.raises(Exception, match="audited"):
         export_alert(engine, settings, alert_id, tmp_path / "x.zip", actor="op1", reason=" ")
+
+
+def _assert_blurred_whole(exported: np.ndarray, original: np.ndarray) -> None:
+    whole = (0, 0, exported.shape[1], exported.shape[0])
+    assert sharpness(exported, whole) < sharpness(original, whole) * SHARPNESS_DROP
 
 
 def _export_bytes(engine: Engine, settings: Settings, alert_id: int, tools: ExportTools) -> bytes:
@@ -262,8 +277,18 @@ def test_search_export_blurs_anonymous_thumbnails(shared_data: Path, store: tupl
     ids = SightingStore(engine, settings).write(sightings)
     subject = enrol(settings, engine, shared_data / FACES, tools.faces)
     during = (now - timedelta(seconds=20)).timestamp()
-    AlertManager(engine).raise_alert(Alert(subject_id=subject, subject_name="Subject B", kind="face", score=0.97,
-                                           camera="cam", track_id=100, timestamp=during, frame_index=3))
+    manager = AlertManager(engine)
+    alert = Alert(subject_id=subject, subject_name="Subject B", kind="face", score=0.97, camera="cam", track_id=100,
+                  timestamp=during, frame_index=3)
+    manager.raise_alert(alert)
+    assert alert.id is not None
+    unconfirmed = SightingSearch(engine, settings).search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
+    buffer = io.BytesIO()
+    export_search(engine, settings, unconfirmed, {"cameras": ["cam"]}, buffer, actor="op1", reason="case 9",
+                  tools=tools)
+    assert not any(r["watchlist_match"] for r in json.loads(read_zip(buffer.getvalue())["results.json"])["results"])
+    manager.confirm(alert.id, "op1")
+    manager.confirm(alert.id, "op2")  # only a match two people confirmed keeps its face in an export
     page = SightingSearch(engine, settings).search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
     out = tmp_path / "search.zip"
     export_search(engine, settings, page, {"cameras": ["cam"]}, out, actor="op1", reason="case 9 export", tools=tools)

@@ -20,7 +20,8 @@ tests/integration/test_exports.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+import threading
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +33,7 @@ from watchnet.errors import WatchnetError
 from watchnet.records import Face
 
 Box = tuple[float, float, float, float]
+FinderLoader = Callable[[], "FaceFinder"]
 log = logging.getLogger("watchnet.blur")
 #: A face whose centre lies in this upper share of a person box is that person's. A geometric rule, not a
 #: tunable: a face lower in a box (say faces.region_top was raised) counts as nobody's and is blurred anyway.
@@ -243,3 +245,132 @@ def _relative(face: Box, box: Box) -> Box:
 def _absolute(rel: Box, box: Box) -> Box:
     w, h = box[2] - box[0], box[3] - box[1]
     return box[0] + rel[0] * w, box[1] + rel[1] * h, box[0] + rel[2] * w, box[1] + rel[3] * h
+
+
+def blur_everything(image: np.ndarray, cfg: ExportsConfig) -> None:
+    """Fail closed: blur the whole picture so that no face keeps detail (cells of ``exports.fail_closed_px``).
+
+    For a viewer's picture when no face detector can run: the scene stays readable, no face does.
+    """
+    h, w = image.shape[:2]
+    blur_region(image, (0.0, 0.0, float(w), float(h)), max(cfg.blur_cells, round(max(h, w) / cfg.fail_closed_px)))
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the last face search on one camera found: faces per track (relative to its box) and loose ones."""
+
+    relative: dict[int, list[Box]]
+    loose: list[Box]
+    tracks: set[int]
+    thumb: np.ndarray
+    since: int = 0
+
+
+class ViewerBlur:
+    """The one function between a viewer and a picture: every face blurred, except confirmed matches.
+
+    Used for the viewers' live picture (per camera, frames in order) and for any stored still a viewer
+    may receive (``still``). Faces are searched inside every person box *and* in the whole picture (at
+    ``faces.detect_max_side``), so a face low in a box or a person the detector has no box for is found
+    too. On a budget: the live picture is searched every ``exports.live_face_every``-th rendered frame,
+    and also at once when a track appears that the last search did not see, when the scene changes (a
+    cut or a camera move: mean grey change of a 32 x 18 thumbnail over ``exports.live_scene_change``)
+    or when the frame is the camera's last for a while (``exact``); in between each track's faces move
+    with its box, loose faces stay put, and every person's head region is blurred as well (generous:
+    a carried face box may lag a turning head). Matches keep their face only if ``keep`` holds their
+    track (the caller passes confirmed matches only). Without a face detector (not installed, failed
+    to load) the whole picture is blurred: fail closed.
+    """
+
+    def __init__(self, cfg: ExportsConfig, loader: FinderLoader | None) -> None:
+        self.cfg = cfg
+        self._loader = loader
+        self._finder: FaceFinder | None = None
+        self._failed = loader is None
+        self._seen: dict[str, _Seen] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ViewerBlur:
+        """With the configured face detector from the model store, loaded on first use."""
+
+        def load() -> FaceFinder:
+            from watchnet.analysis.faces import FaceAnalyzer
+
+            return FaceAnalyzer(settings)
+
+        return cls(settings.exports, load)
+
+    @property
+    def finder(self) -> FaceFinder | None:
+        """The face detector, or None when it cannot be loaded (then pictures are blurred whole)."""
+        if self._finder is None and not self._failed and self._loader is not None:
+            try:
+                self._finder = self._loader()
+            except (WatchnetError, OSError) as exc:
+                log.error("viewer pictures: no face detector (%s); blurring them whole", exc)
+                self._failed = True
+        return self._finder
+
+    def forget(self, key: str | None = None) -> None:
+        """Drop one camera's remembered faces (its track ids restart), or all."""
+        with self._lock:
+            for name in [k for k in self._seen if key in (None, k)]:
+                del self._seen[name]
+
+    def still(self, image: np.ndarray, boxes: Sequence[Box] = (), track_ids: Sequence[int] = (),
+              keep: Collection[int] = ()) -> BlurReport:
+        """Blur, in place, every face of a single picture (a stored crop or frame) but the kept tracks'."""
+        with self._lock:
+            return self._search(None, image, list(boxes), [int(t) for t in track_ids], keep)
+
+    def __call__(self, key: str, image: np.ndarray, boxes: Sequence[Box] | np.ndarray,
+                 track_ids: Sequence[int] | np.ndarray, keep: Collection[int] = (), *,
+                 exact: bool = False) -> BlurReport:
+        """Blur, in place, every face of camera ``key``'s frame but the kept tracks' (see the class)."""
+        person_boxes: list[Box] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
+        ids = [int(t) for t in track_ids]
+        with self._lock:
+            seen = self._seen.get(key)
+            thumb = _thumb(image)
+            fresh = seen is None or exact or seen.since + 1 >= max(1, self.cfg.live_face_every) \
+                or any(t not in seen.tracks for t in ids) \
+                or float(np.mean(cv2.absdiff(thumb, seen.thumb))) > self.cfg.live_scene_change
+            if fresh or self.finder is None:
+                return self._search(key, image, person_boxes, ids, keep, thumb)
+            assert seen is not None
+            seen.since += 1
+            faces = [Face(xyxy=_absolute(rel, box), score=1.0)
+                     for box, tid in zip(person_boxes, ids, strict=True) for rel in seen.relative.get(tid, [])]
+            faces += [Face(xyxy=box, score=1.0) for box in seen.loose]
+            report = blur_non_matches(image, person_boxes, ids, keep, self.cfg, faces=faces)
+            extra = [head_region(box, self.cfg.head_fraction) for box, tid in zip(person_boxes, ids, strict=True)
+                     if not (tid >= 0 and tid in keep)]
+            for box in extra:
+                blur_region(image, box, self.cfg.blur_cells)
+            report.heads += extra
+            return report
+
+    def _search(self, key: str | None, image: np.ndarray, boxes: list[Box], ids: list[int],
+                keep: Collection[int], thumb: np.ndarray | None = None) -> BlurReport:
+        finder = self.finder
+        if finder is None:
+            blur_everything(image, self.cfg)
+            h, w = image.shape[:2]
+            return BlurReport(heads=[(0.0, 0.0, float(w), float(h))])
+        faces = find_faces(finder, image, boxes, whole_frame=True)
+        if key is not None:
+            owned = assign_faces(faces, boxes)
+            held = {id(f) for group in owned for f in group}
+            self._seen[key] = _Seen(
+                relative={tid: [_relative(f.xyxy, box) for f in mine]
+                          for mine, box, tid in zip(owned, boxes, ids, strict=True) if mine},
+                loose=[f.xyxy for f in faces if id(f) not in held], tracks=set(ids),
+                thumb=thumb if thumb is not None else _thumb(image))
+        return blur_non_matches(image, boxes, ids, keep, self.cfg, faces=faces)
+
+
+def _thumb(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA)
