@@ -228,14 +228,13 @@ class SightingSearch:
             raise InputError("give either a face photo or a look-alike crop, not both")
         if query.face is not None and self.settings.identity_mode != "keep-embeddings":
             raise InputError(
-                "face-similarity search over history needs identity_mode: keep-embeddings; in watchlist-only "
-                "mode no face embedding of an unenrolled person is stored. Search a watchlist subject's alerts "
-                "instead (where_was / --subject)"
+                "search by face photo is off: this site keeps no face data of people who are not on the "
+                "watchlist (identity mode watchlist-only). Search a watchlist subject's history instead"
             )
         if query.plate is not None and not plate_key(query.plate):
             raise InputError(f"plate {query.plate!r} has no letters or digits")
         if query.since and query.until and query.since > query.until:
-            raise InputError("the time window ends before it starts; swap --from and --to")
+            raise InputError("the time window ends before it starts; swap its start and end")
         return query
 
     def _filters(self, q: SearchQuery) -> list[sa.ColumnElement[bool]]:

@@ -117,7 +117,7 @@ def test_watchlist_only_mode_keeps_no_face_vectors(
         kinds = conn.execute(sa.text("SELECT kind FROM sighting_vectors")).scalars().all()
     assert kinds == ["appearance"]  # the face vector never reached the disk
     api = SightingSearch(engine, settings, faces)
-    with pytest.raises(InputError, match="keep-embeddings"):
+    with pytest.raises(InputError, match="search by face photo is off"):
         api.search(SearchQuery(face=embedding), actor="alice", reason="case 17")
     with pytest.raises(InputError, match="audited"):
         api.search(SearchQuery(label="person"), actor="alice", reason="")

@@ -106,6 +106,21 @@ def search(body: SearchIn, request: Request, user: OperatorUser) -> SearchOut:
     return _out(searcher(get_state(request)).search(query, actor=user.name, reason=body.reason))
 
 
+class SearchCapabilities(BaseModel):
+    face_photo: bool = Field(description="Whether history can be searched by a face photo (identity mode allows it)")
+    look_alike: bool = Field(description="Whether history can be searched by a person crop (clothing)")
+    face_photo_note: str | None = Field(description="Why face-photo search is off, for the user; null when on")
+
+
+@router.get("/search/capabilities", response_model=SearchCapabilities)
+def capabilities(request: Request) -> SearchCapabilities:
+    """What this site's configuration allows searching by, so a client offers only that."""
+    keeps = get_state(request).settings.identity_mode == "keep-embeddings"
+    note = None if keeps else ("Search by face photo is off: this site keeps no face data of people who are not on "
+                               "the watchlist. Search a watchlist subject's history instead.")
+    return SearchCapabilities(face_photo=keeps, look_alike=True, face_photo_note=note)
+
+
 @router.post("/search/photo", response_model=SearchOut, responses={400: {}, 413: {}, 415: {}})
 async def search_photo(
     request: Request,

@@ -1,5 +1,6 @@
 // Forensic search: filters + a required reason (audited), results with thumbnails served through
-// the authorised API; or search by a face photo / person crop.
+// the authorised API; or search by a person crop (look-alike clothing) and, where the site's identity
+// mode keeps face data of passers-by, by a face photo (the API says which: /api/search/capabilities).
 import { api } from "./api.js";
 import { clear, h, toast, when } from "./dom.js";
 
@@ -19,7 +20,7 @@ function result(r) {
 }
 
 export async function enter(root) {
-  const cams = await api("/api/cameras");
+  const [cams, caps] = await Promise.all([api("/api/cameras"), api("/api/search/capabilities")]);
   const reason = h("input", { id: "search-reason", required: true, minlength: 3, placeholder: "case / why (audited)" });
   const camera = select("search-camera", ["", ...cams.map((c) => c.name)]);
   const label = select("search-label", ["", "person", "bicycle", "car", "motorcycle", "bus", "truck"]);
@@ -31,7 +32,8 @@ export async function enter(root) {
   const since = h("input", { id: "search-since", type: "datetime-local" });
   const until = h("input", { id: "search-until", type: "datetime-local" });
   const photo = h("input", { id: "search-photo", type: "file", accept: "image/jpeg,image/png,image/webp" });
-  const mode = select("search-mode", ["face", "like"]);
+  const mode = select("search-mode", caps.face_photo ? ["face", "like"] : ["like"]);
+  const photoNote = caps.face_photo ? null : h("p", { class: "muted", id: "search-photo-note" }, caps.face_photo_note);
   const out = h("div", { class: "results", id: "search-results" });
   const info = h("p", { class: "muted", id: "search-info", "aria-live": "polite" });
   const form = h("form", { class: "card", id: "search-form" },
@@ -39,7 +41,8 @@ export async function enter(root) {
       field("Upper colour", upper), field("Lower colour", lower), field("Vehicle colour", vehicle),
       field("Plate", plate), h("div", {}, h("label", { for: "search-fuzzy" }, "Fuzzy plate"), fuzzy),
       field("From", since), field("To", until)),
-    h("div", { class: "toolbar" }, field("Or by photo", photo), field("Photo means", mode), h("button", { class: "primary", type: "submit" }, "Search")));
+    h("div", { class: "toolbar" }, field(caps.face_photo ? "Or by photo" : "Or by a person crop", photo),
+      field("Photo means", mode), h("button", { class: "primary", type: "submit" }, "Search")), photoNote);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clear(out); info.textContent = "Searching…";
