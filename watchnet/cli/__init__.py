@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from watchnet.cli.common import plain_switches
+
+plain_switches()  # no "<bool>" after switches in --help
 app = typer.Typer(
     name="watchnet",
     help="Multi-camera video analytics: detect, track, match a watchlist, search history.",

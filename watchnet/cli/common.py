@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -35,6 +35,30 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def plain_switches() -> None:
+    """Show no value type after switches in ``--help`` (``--annotate``, ``--help``).
+
+    Why: Typer's rich help (0.2x, up to 0.29.2 at least) prints ``<bool>`` after every flag, although a
+    flag takes no value, so ``--annotate <bool>`` reads as if ``--annotate true`` were expected. Its plain
+    help already skips flags; this makes the rich help do the same. Idempotent, and a no-op on a Typer
+    without ``TyperOption.display_type_rich``.
+    """
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "plain_switches", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        result: str | None = original(self, ctx)
+        return result
+
+    display_type_rich.plain_switches = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 def parse_source(text: str) -> CameraConfig:
