@@ -185,16 +185,21 @@ def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(t
 def test_followed_subject_keeps_being_followed_where_the_face_is_not_visible(
     tmp_path: Path, shared_data: Path,
 ) -> None:
-    settings = _settings(tmp_path, identity_mode="keep-embeddings")
+    # the footage is from earlier today: let alerts wait for their sightings as long as needed
+    settings = _settings(tmp_path, identity_mode="keep-embeddings", linking={"alert_wait_s": 1e9})
     engine, store = _store(settings)
     sink = ListSink()
     manager = AlertManager(engine, sinks=[sink], confirmations=1)
     service = LinkerService(engine, settings, manager)
     face = RNG.normal(size=128).astype(np.float32)
-    (a,) = store.write([_sighting("gate", 7, 0, 10, face=face)])
     subject = _subject(settings, engine, shared_data)
+    # the alert fires while the track is still on camera: its sighting is written when the track ends
     manager.raise_alert(Alert(subject_id=subject, subject_name="wanted", kind="face", score=0.9, camera="gate",
                               track_id=7, timestamp=(T0 + timedelta(seconds=5)).timestamp(), frame_index=50))
+    service.step()
+    with engine.connect() as conn:
+        assert repo.active_follows(conn) == []
+    (a,) = store.write([_sighting("gate", 7, 0, 10, face=face)])
     service.step()
     with engine.connect() as conn:
         (follow,) = repo.active_follows(conn)

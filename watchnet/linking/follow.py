@@ -48,6 +48,7 @@ class FollowDesk:
         self.topology = topology or Topology.from_cameras(settings.cameras, settings.linking)
         self.delivered: list[dict[str, Any]] = []  # the last messages, for the dashboard's poll and tests
         self._outbox: list[dict[str, Any]] = []
+        self._pending: list[Any] = []  # alerts whose track has no linked sighting yet
         self._lock = threading.Lock()
 
     # --- fed by the linker ----------------------------------------------------------------------
@@ -155,32 +156,31 @@ class FollowDesk:
     def check_alerts(self) -> int:
         """Start a follow for every new face or plate alert whose track's sighting is linked.
 
-        An alert whose sighting is not written yet (its track is still on camera) is retried on the
-        next call, for up to ``linking.alert_wait_s``; later alerts wait behind it (the cursor).
+        An alert whose sighting is not written yet (its track is still on camera) waits in memory and
+        is retried on every call for up to ``linking.alert_wait_s``, without holding up later alerts.
         """
-        started = 0
         with self.engine.connect() as conn:
             after = repo.position(conn, ALERT_CURSOR)
-            alerts = repo.alerts_after(conn, after)
-        done = after
-        for alert in alerts:
-            if alert.kind in FOLLOWED_KINDS and alert.state != "dismissed":
-                with self.engine.connect() as conn:
-                    sighting = repo.sighting_for_track(conn, alert.camera, int(alert.track_id), alert.at,
-                                                       self.settings.linking.overlap_slack_s)
-                    linked = sighting is not None and repo.journey_of(conn, sighting) is not None
-                if not linked:
-                    age = (datetime.now(UTC) - alert.at).total_seconds()
-                    if age < self.settings.linking.alert_wait_s:
-                        break
-                else:
-                    assert sighting is not None
-                    self.start(sighting, "system", f"alert {alert.id}: {alert.kind} match", alert_id=int(alert.id))
-                    started += 1
-            done = int(alert.id)
-        if done != after:
+            fresh = [a for a in repo.alerts_after(conn, after) if a.kind in FOLLOWED_KINDS]
+            newest = max([after, *(int(a.id) for a in repo.alerts_after(conn, after))])
+        started = 0
+        waiting: list[Any] = []
+        for alert in self._pending + fresh:
+            if alert.state == "dismissed":
+                continue
+            with self.engine.connect() as conn:
+                sighting = repo.sighting_for_track(conn, alert.camera, int(alert.track_id), alert.at,
+                                                   self.settings.linking.overlap_slack_s)
+                linked = sighting is not None and repo.journey_of(conn, sighting) is not None
+            if sighting is not None and linked:
+                self.start(sighting, "system", f"alert {alert.id}: {alert.kind} match", alert_id=int(alert.id))
+                started += 1
+            elif (datetime.now(UTC) - alert.at).total_seconds() < self.settings.linking.alert_wait_s:
+                waiting.append(alert)
+        self._pending = waiting
+        if newest != after:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
-                    repo.set_position(conn, ALERT_CURSOR, done)
+                    repo.set_position(conn, ALERT_CURSOR, newest)
         return started

@@ -7,11 +7,12 @@ import * as alerts from "./alerts.js";
 import * as watchlist from "./watchlist.js";
 import * as search from "./search.js";
 import * as map from "./map.js";
+import * as follow from "./journeys.js";
 import * as stats from "./stats.js";
 import * as audit from "./audit.js";
 import * as users from "./users.js";
 
-const VIEWS = { live, alerts, watchlist, search, map, stats, audit, users };
+const VIEWS = { live, alerts, watchlist, search, map, follow, stats, audit, users };
 const state = { user: null, feed: null, current: null };
 
 function allowed(link, role) {

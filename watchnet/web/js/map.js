@@ -7,7 +7,7 @@ import { clear, h, svg, toast, when } from "./dom.js";
 const W = 1000;
 const H = 700;
 
-function projector(bounds) {
+export function projector(bounds) {
   const [[south, west], [north, east]] = bounds;
   const y = (lat) => {  // Web Mercator, so tiles and positions agree
     const r = (lat * Math.PI) / 180;
@@ -33,7 +33,7 @@ function tiles(group, template, bounds) {
   }
 }
 
-function background(root, config) {
+export function background(root, config) {
   const g = svg("g", { class: "background" });
   if (config.mode === "tiles" && config.tiles && config.bounds) tiles(g, config.tiles, config.bounds);
   else if (config.mode === "plan" && config.image) g.append(svg("image", { href: config.image, x: 0, y: 0, width: W, height: H, preserveAspectRatio: "none" }));
