@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 32
 JSON_LIMIT = 1 << 20
+#: 413 by number: Starlette renamed its constant (HTTP_413_CONTENT_TOO_LARGE) and warns on every use of the
+#: old name, while older Starlette releases lack the new one.
+TOO_LARGE = 413
 _SIGNATURES = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
 
 
@@ -136,7 +139,7 @@ def check_image_bytes(data: bytes, max_bytes: int, what: str = "photo") -> np.nd
     if not data:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the {what} is empty")
     if len(data) > max_bytes:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(TOO_LARGE,
                             f"the {what} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB")
     kind = image_kind(data)
     if kind is None:
@@ -147,7 +150,7 @@ def check_image_bytes(data: bytes, max_bytes: int, what: str = "photo") -> np.nd
         raise HTTPException(status.HTTP_400_BAD_REQUEST,
                             f"the {what} looks like {kind.upper()} but its header is broken")
     if size[0] * size[1] > MAX_PIXELS:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(TOO_LARGE,
                             f"the {what} is {size[0]} x {size[1]} pixels; the limit is {MAX_PIXELS // 1_000_000} MP")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
