@@ -280,7 +280,7 @@ class FacesConfig(BaseModel):
 
     detector: Literal["centerface", "blazeface"] = Field(default="centerface", description="Face detector")
     embedder: Literal["dlib-resnet", "faceres", "sface", "fused"] = Field(
-        default="dlib-resnet", description="Face embedder; fused = dlib-resnet and sface by weighted cosine"
+        default="fused", description="Face embedder; fused = dlib-resnet and sface by weighted cosine"
     )
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {"dlib-resnet": 0.72, "sface": 0.28},
@@ -410,6 +410,13 @@ class PlatesConfig(BaseModel):
     vote_window: int = Field(default=20, ge=1, description="Reads of one track kept for the vote")
     vote_sharp_ref: float = Field(default=150.0, gt=0, description="Laplacian variance of a sharp plate crop")
     vote_good_height_px: int = Field(default=24, ge=4, description="Plate crop height from which size stops mattering")
+    drop_inner: bool = Field(
+        default=True, description="Also fit a format by dropping one inner character (an emblem read as one)"
+    )
+    lead_prior: dict[str, float] = Field(
+        default_factory=dict,
+        description="Weights on likely first characters, e.g. {'皖': 4} where most plates are local; {}: none",
+    )
     two_row_max_aspect: float = Field(
         default=2.6, gt=0, description="Plate crops at most this wide for their height may be two-row plates"
     )

@@ -16,6 +16,7 @@ import numpy as np
 import supervision as sv
 
 from watchnet.analysis.motion import MotionGate
+from watchnet.analysis.scene import SceneChange, SceneMonitor
 from watchnet.analysis.track import CameraTracker
 from watchnet.config import CameraConfig, Settings
 from watchnet.events.rules import RuleEngine
@@ -31,7 +32,9 @@ class TrackAnalyzer(Protocol):
     detector did not see; analyzers usually skip those) and may raise alerts at once. ``track_ended``
     is called when a track ends, before it is stored: the place to fill ``track.attributes`` with the
     track's voted description and to release per-track state. Analyzers decide their own sampling
-    (e.g. every N-th frame of a track) so the hot path stays cheap.
+    (e.g. every N-th frame of a track) so the hot path stays cheap. An analyzer that names tracks (faces)
+    also offers ``take_unbound() -> list[tuple[int, str]]``: the (track id, name) pairs whose evidence
+    stopped holding since the last call, which ``FrameResult.unbound`` carries to the live view.
     """
 
     def observe(self, frame: Frame, tracked: sv.Detections, tracks: dict[int, Track]) -> list[Alert]: ...
@@ -50,6 +53,8 @@ class FrameResult:
     ended: list[Track]
     detected: bool
     alerts: list[Alert] = field(default_factory=list)
+    scene: SceneChange | None = None  # the view changed at this frame: every earlier track ended
+    unbound: list[tuple[int, str]] = field(default_factory=list)  # (track id, name) no longer supported
 
 
 class CameraPipeline:
@@ -67,6 +72,7 @@ class CameraPipeline:
         refresh = max(1, int(fps * 0.8 / self.stride))  # re-detect before a still track would expire
         self.gate = MotionGate(settings.detector.motion_threshold, refresh) if settings.detector.motion_gate else None
         self.tracker = CameraTracker(camera.name, settings.tracker, fps)
+        self.scene = SceneMonitor(settings.scene, fps) if settings.scene.enabled else None
         self.rules = RuleEngine(camera)
         self.snapshot_dir = snapshot_dir
         self._best: dict[int, tuple[float, np.ndarray]] = {}
@@ -74,21 +80,37 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> FrameResult:
         """Run the stages on one frame."""
-        on_stride = self._processed % self.stride == 0
+        # A changed view (cut, camera move, frozen or blank picture) ends every track first: no track,
+        # and no name on one, is carried onto whoever stands there now.
+        verdict = self.scene.check(frame.image, frame.pts, frame.index) if self.scene is not None else None
+        cut = self.tracker.end_all(frame) if verdict is not None and verdict.change is not None else None
+        on_stride = self._processed % self.stride == 0 or cut is not None
         # New tracks need a second detector pass to be confirmed: never let the gate delay it.
         run_detector = on_stride and (
-            self.gate is None or self.gate.should_detect(frame.image) or self.tracker.tentative > 0
+            self.gate is None or self.gate.should_detect(frame.image) or self.tracker.tentative > 0 or cut is not None
         )
         self._processed += 1
-        detections = self.detect(frame.image) if run_detector else None
+        detections: sv.Detections | None = None
+        if verdict is not None and not verdict.usable:  # frozen or blank: nothing on it is current
+            run_detector, detections = False, sv.Detections.empty()
+        elif run_detector:
+            detections = self.detect(frame.image)
         update = self.tracker.update(frame, detections)
+        if cut is not None:
+            update.events[:0] = cut.events
+            update.ended[:0] = cut.ended
         events = update.events + self.rules.evaluate(frame, update.detections)
         alerts: list[Alert] = []
+        unbound: list[tuple[int, str]] = []
         for analyzer in self.analyzers:
             alerts.extend(analyzer.observe(frame, update.detections, self.tracker.active))
+            release = getattr(analyzer, "take_unbound", None)  # analyzers that name tracks say when a name goes
+            if release is not None:
+                unbound.extend(release())
         self._keep_best_crops(frame, update.changed)
         self._end(update.ended)
-        return FrameResult(frame, update.detections, events, update.changed, update.ended, run_detector, alerts)
+        return FrameResult(frame, update.detections, events, update.changed, update.ended, run_detector, alerts,
+                           verdict.change if verdict is not None else None, unbound)
 
     def finish(self, frame: Frame) -> FrameResult:
         """End of stream (or stop): close every live track."""

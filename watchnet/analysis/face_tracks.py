@@ -89,12 +89,22 @@ class _Evidence:
 
 
 @dataclass(slots=True)
+class _Binding:
+    """A name on a track and the faces that earned it; it holds only while the track's faces support it."""
+
+    name: str
+    faces: list[np.ndarray]
+    misses: int = 0  # sampled faces since the last one that counted for the subject
+
+
+@dataclass(slots=True)
 class _TrackFaces:
     vote: TrackVote
     seen: int = 0
     sampled: int = 0
     kept: list[_KeptFace] = field(default_factory=list)
     alerted: dict[int, _Evidence] = field(default_factory=dict)
+    bound: dict[int, _Binding] = field(default_factory=dict)
 
 
 class FaceTrackAnalyzer:
@@ -118,6 +128,7 @@ class FaceTrackAnalyzer:
         self.cfg = settings.watchlist
         self.alerts_dir = settings.home / "alerts"
         self._tracks: dict[int, _TrackFaces] = {}
+        self._unbound: list[tuple[int, str]] = []
         self.faces_sampled = 0
         self.faces_embedded = 0
 
@@ -140,10 +151,18 @@ class FaceTrackAnalyzer:
         found = self.faces.detect(frame.image, regions=boxes)
         assigned = self._assign(found, boxes)
         pairs = [(rows[k], face) for k, face in assigned.items() if self.faces.passes_quality(face)]
+        # A named track's face is looked at even below the quality gate: it can never earn a name, but a
+        # face clearly not the one that earned it takes the name off (a stranger seen in profile, say).
+        checks = [(rows[k], face) for k, face in assigned.items()
+                  if not self.faces.passes_quality(face) and self._state(int(tracked.tracker_id[rows[k]])).bound]
         self.faces_sampled += len(assigned)
-        if not pairs:
+        if not pairs and not checks:
             return []
-        self.faces.embed(frame.image, [face for _, face in pairs])
+        self.faces.embed(frame.image, [face for _, face in pairs + checks])
+        for i, face in checks:
+            if face.embedding is not None:
+                tid = int(tracked.tracker_id[i])
+                self._check_names(tid, self._state(tid), face.embedding, None)
         pairs = [(i, f) for i, f in pairs if f.embedding is not None]
         self.faces_embedded += len(pairs)
         if not pairs:
@@ -157,11 +176,23 @@ class FaceTrackAnalyzer:
             state.sampled += 1
             decisions = state.vote.add(face_scores)
             kept = self._keep(state, frame, face, face_scores)
+            self._check_names(tid, state, kept.embedding, set(kept.votes))
+            track_template = state.vote.extend_template(kept.embedding, face.quality)  # see matching.py
+            if track_template is not None:
+                decisions += state.vote.add_template(self.index.compare(track_template, at=frame.timestamp)[0])
             for subject in kept.votes.keys() & state.alerted.keys():
                 state.alerted[subject].add(kept.embedding, self.cfg.evidence_faces, _DUPLICATE)
             for decision in decisions:
-                alerts.append(self._alert(frame, tid, _box(tracked.xyxy[i]), state, kept, decision))
+                alert = self._alert(frame, tid, _box(tracked.xyxy[i]), state, kept, decision)
+                alerts.append(alert)
+                faces = [k.embedding for k in state.kept if decision.subject_id in k.votes] or [kept.embedding]
+                state.bound[decision.subject_id] = _Binding(alert.subject_name, faces)
         return alerts
+
+    def take_unbound(self) -> list[tuple[int, str]]:
+        """The (track id, name) pairs whose evidence stopped holding since the last call (see ``_check_names``)."""
+        out, self._unbound = self._unbound, []
+        return out
 
     def track_ended(self, track: Track) -> None:
         """Forget the track's faces; an alerted track first hands its later faces to its alert.
@@ -171,6 +202,8 @@ class FaceTrackAnalyzer:
         from another angle, alerts again.
         """
         state = self._tracks.pop(track.track_id, None)
+        if state is not None:
+            self._unbound.extend((track.track_id, b.name) for b in state.bound.values())
         if state is None or self.alerts is None:
             return
         for evidence in state.alerted.values():
@@ -187,6 +220,31 @@ class FaceTrackAnalyzer:
         return [k.embedding.copy() for state in self._tracks.values() for k in state.kept]
 
     # --- internals ------------------------------------------------------------------------------
+    def _check_names(self, tid: int, state: _TrackFaces, embedding: np.ndarray, votes: set[int] | None) -> None:
+        """Drop a track's name at once when its faces no longer support it; the alert keeps its record.
+
+        Why: a tracker can hand a box to someone else (a crossing, an occlusion, a view change it missed),
+        and a name on the wrong person is the worst error a watchlist can make. A face that is not even
+        ``faces.match_threshold`` close to any face that earned the name is someone else: unbound now.
+        The same person, poorly seen, unbinds after ``watchlist.unbind_after`` sampled faces in a row that
+        do not count for the subject. An unbound track can earn the name again by a fresh vote. ``votes``
+        is None for a face below the quality gate: it only counts as a different face, never as a miss.
+        """
+        for subject, binding in list(state.bound.items()):
+            if votes is not None and subject in votes:
+                binding.misses = 0
+                if len(binding.faces) < self.cfg.evidence_faces:
+                    binding.faces.append(embedding)
+                continue
+            binding.misses += votes is not None
+            same = max(float(v @ embedding) for v in binding.faces)
+            if same < self.policy.threshold or binding.misses >= self.cfg.unbind_after:
+                del state.bound[subject]
+                state.vote.forget(subject)
+                self._unbound.append((tid, binding.name))
+                log.info("track %d on %s: name %r dropped (similarity to its matched faces %.3f, %d misses)",
+                         tid, self.camera.name if self.camera else "?", binding.name, same, binding.misses)
+
     def _state(self, tid: int) -> _TrackFaces:
         state = self._tracks.get(tid)
         if state is None:
@@ -226,7 +284,8 @@ class FaceTrackAnalyzer:
     ) -> Alert:
         subject = self.index.subject(decision.subject_id)
         name = getattr(subject, "name", f"subject {decision.subject_id}")
-        voters = [k for k in state.kept if decision.subject_id in k.votes]
+        # a decision by the track's template may have no single face that counted: its kept faces are the evidence
+        voters = [k for k in state.kept if decision.subject_id in k.votes] or list(state.kept)
         if current not in voters and decision.subject_id in current.votes:
             voters.append(current)
         best = max(voters, key=lambda k: k.quality) if voters else current

@@ -87,9 +87,19 @@ class CameraTracker:
 
     def finish(self, frame: Frame) -> TrackUpdate:
         """End of stream: every live track leaves now."""
+        return self.end_all(frame)
+
+    def end_all(self, frame: Frame) -> TrackUpdate:
+        """Every live track leaves now, and ByteTrack forgets them: the view changed (a cut, a camera move,
+        a frozen or blank picture) or the stream ended. Ids keep counting up, so a person seen again after a
+        cut gets a new id and no stored track spans the cut."""
         ended = list(self.active.values())
         self.active.clear()
         self._motion.clear()
+        self.tentative = 0
+        next_id = self._tracker._next_track_id  # reset() restarts ids at 0; a camera's ids must stay unique
+        self._tracker.reset()
+        self._tracker._next_track_id = next_id
         events = [self._event(t, TrackEventKind.LEFT, frame) for t in ended]
         return TrackUpdate(sv.Detections.empty(), events, [], ended)
 

@@ -5,13 +5,13 @@ a fresh array per frame, nothing is copied). Drawing and encoding happen in the 
 most once per frame and variant however many clients watch, and not at all when nobody does.
 
 Variants. ``full`` (operators, admins): boxes, track ids, and names only on tracks that matched the
-watchlist. ``private`` (viewers, auditors): the head of every person who matched no one is blurred by
-``watchnet.analysis.blur`` (the function every export uses, so live and exports hide people alike) and
-matches are marked without a name. Live uses its head-region mode (the top ``exports.head_fraction`` of
-the person box, a deliberate over-cover) without the face detector: blurring known boxes costs under a
-millisecond a frame, the face detector about 30 ms (more with load), once per frame and camera, which two
-CPU cores running the cameras cannot spare at ``api.live_fps``. The blur is irreversible: the JPEG never
-held the face.
+watchlist. ``private`` (viewers, auditors): *every* face is blurred by ``watchnet.analysis.blur.ViewerBlur``
+(the one function between a viewer and any picture): faces searched inside the person boxes and in the
+whole frame, so faces low in a box, people without a box and the camera's last frame are covered, and
+watchlist matches too (a match is only an unconfirmed machine reading; matches are marked without a
+name). The search runs on a budget (every ``exports.live_face_every``-th rendered frame, at once on a new
+track or a scene change, faces carried with their boxes in between, every head blurred as well), only
+for frames someone watches. The blur is irreversible: the JPEG never held the face.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from watchnet.analysis.blur import blur_non_matches
-from watchnet.config import ApiConfig, ExportsConfig
+from watchnet.analysis.blur import ViewerBlur
+from watchnet.config import ApiConfig, ExportsConfig, Settings
 from watchnet.pipeline import FrameResult
 from watchnet.records import CLASS_ID, CLASSES, Alert
 
@@ -50,14 +50,22 @@ class _Latest:
 class LiveHub:
     """Latest frame per camera plus watchlist matches per track, rendered on demand."""
 
-    def __init__(self, config: ApiConfig, exports: ExportsConfig | None = None) -> None:
+    def __init__(self, config: ApiConfig, exports: ExportsConfig | None = None,
+                 viewer_blur: ViewerBlur | None = None) -> None:
         self.config = config
         self.exports = exports or ExportsConfig()
+        #: Without a face detector (none given) viewers' pictures are blurred whole: fail closed.
+        self.viewer_blur = viewer_blur or ViewerBlur(self.exports, None)
         self._latest: dict[str, _Latest] = {}
         self._matches: OrderedDict[tuple[str, int], str] = OrderedDict()
-        self._cache: dict[tuple[str, Variant], tuple[int, bytes]] = {}
+        self._cache: dict[tuple[str, Variant], tuple[int, bool, bytes]] = {}
         self._lock = threading.Lock()
         self._seq = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LiveHub:
+        """The console's hub: viewers' pictures blurred with the configured face detector (loaded on first use)."""
+        return cls(settings.api, settings.exports, ViewerBlur.from_settings(settings))
 
     def publish(self, result: FrameResult) -> None:
         """Keep ``result`` as its camera's latest frame (called on the camera thread)."""
@@ -73,6 +81,7 @@ class LiveHub:
             )
         for alert in result.alerts:
             self.note_alert(alert)
+        self.unbind(result.frame.camera, result.unbound)
 
     def note_alert(self, alert: Alert) -> None:
         """Remember that a track matched a subject, so its box is named from now on."""
@@ -81,6 +90,25 @@ class LiveHub:
             while len(self._matches) > _MAX_MATCHES:
                 self._matches.popitem(last=False)
 
+    def unbind(self, camera: str, unbound: list[tuple[int, str]]) -> None:
+        """Take names off tracks whose faces stopped supporting them (``FrameResult.unbound``): from now on
+        the box is drawn as anyone's. The alert keeps its record; only the live label goes."""
+        if not unbound:
+            return
+        with self._lock:
+            for tid, name in unbound:
+                if self._matches.get((camera, tid)) == name:
+                    del self._matches[(camera, tid)]
+
+    def names(self, camera: str) -> dict[int, str]:
+        """The names the live view puts on the boxes of ``camera``'s latest frame, by track id."""
+        with self._lock:
+            latest = self._latest.get(camera)
+            if latest is None:
+                return {}
+            return {int(t): self._matches[(camera, int(t))] for t in latest.tracker_id
+                    if (camera, int(t)) in self._matches}
+
     def reset(self, camera: str | None = None) -> None:
         """Forget a camera's frames and matches (its tracker ids restart), or everything."""
         with self._lock:
@@ -88,6 +116,7 @@ class LiveHub:
                 del self._latest[key]
             for match in [k for k in self._matches if camera in (None, k[0])]:
                 del self._matches[match]
+        self.viewer_blur.forget(camera)
 
     def cameras(self) -> list[str]:
         with self._lock:
@@ -110,24 +139,26 @@ class LiveHub:
             cached = self._cache.get((camera, variant))
             if latest is None:
                 return None
-            if cached is not None and cached[0] == latest.seq:
-                return cached[1]
+            # a viewer's frame that stayed the latest for a while (the camera ended or stalls) is searched in full
+            settled = variant == "private" and time.time() - latest.received >= self.exports.live_settle_s
+            if cached is not None and cached[0] == latest.seq and (cached[1] or not settled):
+                return cached[2]
             names = {tid: name for (cam, tid), name in self._matches.items() if cam == camera}
-        data = self._render(latest, names, variant)
+        data = self._render(camera, latest, names, variant, settled)
         with self._lock:
-            self._cache[(camera, variant)] = (latest.seq, data)
+            self._cache[(camera, variant)] = (latest.seq, settled or variant == "full", data)
         return data
 
-    def _render(self, latest: _Latest, names: dict[int, str], variant: Variant) -> bytes:
+    def _render(self, camera: str, latest: _Latest, names: dict[int, str], variant: Variant, exact: bool) -> bytes:
         image = latest.image
         h, w = image.shape[:2]
         scale = min(1.0, self.config.live_max_side / max(h, w))
         canvas = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
             if scale < 1.0 else image.copy()
         boxes = latest.xyxy * scale
-        if variant == "private":
+        if variant == "private":  # every face, matches included: none is confirmed by two people here
             people = latest.class_id == _PERSON
-            blur_non_matches(canvas, boxes[people], latest.tracker_id[people], set(names), self.exports)
+            self.viewer_blur(camera, canvas, boxes[people], latest.tracker_id[people], (), exact=exact)
         for box, cls, tid in zip(boxes, latest.class_id, latest.tracker_id, strict=True):
             _draw_box(canvas, box, int(cls), int(tid), names.get(int(tid)), variant)
         ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, self.config.live_jpeg_quality])

@@ -12,6 +12,13 @@ examples of the subject. A face that is at least as close to one of a subject's 
 its references is not counted for that subject, so the same look-alike does not alert again, while the
 real subject (closer to their own photos) still does.
 
+Why templates: a subject enrolled from several photos, and a track seen over many frames, are each
+matched as one quality-weighted mean of their normalised vectors (``template``), not photo by photo.
+Averaging cancels what is particular to one picture (pose, light, blur) and keeps what is the person;
+a max over single photos instead lets the one photo that resembles a stranger decide. A track's
+template votes like one more face once it holds ``template_min_faces`` faces, so a person seen only
+in mediocre frames, none close enough alone, is still recognised from all of them together.
+
 This module is pure decision logic on numbers: no models, no I/O, easy to test exhaustively.
 """
 
@@ -33,6 +40,7 @@ class MatchPolicy:
     single_face_score: float
     vote_window: int
     vote_min: int
+    template_min_faces: int = 0  # 0: a track's template never decides
 
     def __post_init__(self) -> None:
         if not 1 <= self.vote_min <= self.vote_window:
@@ -40,8 +48,31 @@ class MatchPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MatchPolicy:
-        wl = settings.watchlist
-        return cls(settings.faces.match_threshold, wl.single_face_score, wl.vote_window, wl.vote_min)
+        wl, faces = settings.watchlist, settings.faces
+        single = faces.single_face_scores.get(faces.embedder, wl.single_face_score)
+        return cls(faces.match_threshold, single, wl.vote_window, wl.vote_min, faces.template_min_faces)
+
+
+def template(vectors: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """One unit vector for many faces: the weighted mean of their normalised vectors, re-normalised.
+
+    ``weights`` are face qualities (default: equal); non-positive weights count as tiny, so a template of
+    faces that all scored 0 is still their plain mean.
+    """
+    rows = np.atleast_2d(np.asarray(vectors, np.float64))
+    if not len(rows):
+        raise ValueError("a template needs at least one vector")
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    w = np.ones(len(unit)) if weights is None else np.maximum(np.asarray(weights, np.float64), 1e-6)
+    mean = (unit * w[:, None]).sum(0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def templates(owners: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per owner (sorted ids), the ``template`` of its rows: (owner ids, [len(ids), dim] templates)."""
+    ids = np.unique(owners)
+    out = [template(vectors[owners == i], weights[owners == i]) for i in ids]
+    return ids, np.stack(out) if out else np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +121,8 @@ class TrackVote:
     window: deque[dict[int, float]] = field(init=False)
     decided: set[int] = field(default_factory=set)
     faces: int = 0
+    template_sum: np.ndarray | None = None
+    template_faces: int = 0
 
     def __post_init__(self) -> None:
         self.window = deque(maxlen=self.policy.vote_window)
@@ -110,3 +143,38 @@ class TrackVote:
                 self.decided.add(subject)
                 out.append(Decision(subject, max(history), len(history), single))
         return sorted(out, key=lambda d: -d.score)
+
+    def extend_template(self, vector: np.ndarray, quality: float) -> np.ndarray | None:
+        """Add a face to the track's quality-weighted template; the template once it may decide, else None."""
+        unit = np.asarray(vector, np.float64) / max(float(np.linalg.norm(vector)), 1e-12)
+        weighted = unit * max(float(quality), 1e-6)
+        self.template_sum = weighted if self.template_sum is None else self.template_sum + weighted
+        self.template_faces += 1
+        if not self.policy.template_min_faces or self.template_faces < self.policy.template_min_faces:
+            return None
+        return (self.template_sum / max(float(np.linalg.norm(self.template_sum)), 1e-12)).astype(np.float32)
+
+    def add_template(self, scores: SubjectScores) -> list[Decision]:
+        """The track's template (see ``extend_template``) against the gallery; returns newly decided subjects.
+
+        Decides a subject when the template is counted for it (threshold, negatives) and holds at least
+        ``template_min_faces`` faces; ``Decision.votes`` is then the template's face count.
+        """
+        faces = self.template_faces
+        if not self.policy.template_min_faces or faces < self.policy.template_min_faces:
+            return []
+        mask = counted(scores, self.policy)
+        out = [
+            Decision(int(s), float(r), faces, single=False)
+            for s, r in zip(scores.subject_ids[mask], scores.reference[mask], strict=True)
+            if int(s) not in self.decided
+        ]
+        self.decided.update(d.subject_id for d in out)
+        return sorted(out, key=lambda d: -d.score)
+
+    def forget(self, subject: int) -> None:
+        """The track's name for ``subject`` was dropped: it must earn it again with fresh faces."""
+        self.decided.discard(subject)
+        for face in self.window:
+            face.pop(subject, None)
+        self.template_sum, self.template_faces = None, 0  # the box may be someone else now: start afresh
