@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,8 @@ from watchnet.config import CameraConfig, Settings
 from watchnet.errors import WatchnetError
 from watchnet.mot import MotWriter
 from watchnet.pipeline import CameraPipeline, FrameResult, TrackAnalyzer
-from watchnet.records import CLASS_ID, Alert, Track, TrackEvent, subset
-from watchnet.sources.base import Source
+from watchnet.records import CLASS_ID, Alert, Frame, Track, TrackEvent, subset
+from watchnet.sources.base import Source, SourceState
 from watchnet.sources.factory import open_source, probe, source_kind
 from watchnet.store.recorder import Recorder
 
@@ -108,13 +109,38 @@ class CameraStats:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
+    loops: int = 0
+    source: Source | None = None  # while the camera runs: its source, whose status gives the live state
+
+    def live(self) -> tuple[str, str | None]:
+        """(state, error) now: connecting, running, reconnecting, unreachable (never got a picture), or
+        the final state (ended, stopped, failed) once the camera's thread is done.
+
+        Read from the source because a camera thread waiting for a dead stream never gets a frame to
+        report with: its own ``state`` would say "running" with 0 frames and no error for ever.
+        """
+        source = self.source
+        if self.ended is not None or source is None:
+            return self.state, self.error
+        status = source.status
+        if status.state == SourceState.CONNECTING:
+            return "connecting", status.last_error
+        if status.state == SourceState.RECONNECTING:
+            seen = self.frames > 0 or status.frames_decoded > 0
+            return ("reconnecting" if seen else "unreachable"), status.last_error
+        if status.state == SourceState.RUNNING:
+            return "running", self.error
+        return self.state, self.error or status.last_error
 
     def as_dict(self) -> dict[str, object]:
         elapsed = (self.ended or time.monotonic()) - self.started
+        state, error = self.live()
+        source = self.source
+        reconnects = source.status.reconnects if source is not None and self.ended is None else self.reconnects
         return {
-            "camera": self.name, "state": self.state, "frames": self.frames,
+            "camera": self.name, "state": state, "frames": self.frames,
             "detected_frames": self.detected_frames, "tracks": self.tracks_total, "events": self.events,
-            "dropped": self.dropped, "reconnects": self.reconnects, "error": self.error,
+            "dropped": self.dropped, "reconnects": reconnects, "error": error, "loops": self.loops,
             "elapsed_s": round(elapsed, 2), "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
             "lag_ms_median": round(float(np.median(self.lags)) * 1000, 1) if self.lags else None,
             "lag_ms_p95": round(float(np.percentile(self.lags, 95)) * 1000, 1) if self.lags else None,
@@ -185,10 +211,40 @@ class RunOptions:
     mot_dir: Path | None = None
     mot_classes: tuple[str, ...] = ("person",)
     max_frames: int | None = None
+    loop: bool = False  # replay video files and folders when they end (demo cameras)
+
+
+class _Camera:
+    """One camera in a run: its config, its thread, its own stop switch and its numbers."""
+
+    def __init__(self, config: CameraConfig) -> None:
+        self.config = config
+        self.stats = CameraStats(config.name)
+        self.stop = threading.Event()
+        self.source: Source | None = None
+        self.thread: threading.Thread | None = None
+
+    def halt(self) -> None:
+        """Ask the camera to end now, from any thread, without waiting: a camera waiting for a dead
+        stream gets no frame that would let it notice a flag, so its source is interrupted too."""
+        self.stop.set()
+        source = self.source
+        if source is not None:
+            source.interrupt()
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
 
 
 class Runner:
-    """Processes all configured cameras concurrently until they end or ``stop`` is set."""
+    """Processes cameras concurrently until they end or ``stop`` is set.
+
+    Every camera is independent: its own thread and stop switch, so ``add_camera``, ``remove_camera``
+    and ``replace_camera`` start or end that camera alone while the others go on (same run, same
+    tracks, no replay). With ``keep_alive`` (the console) the run goes on with no camera left; without
+    it (``watchnet run``) it ends when every camera has ended. A stop ends every camera within
+    ``stream.stop_wait_s``, closing their live tracks and writing them.
+    """
 
     def __init__(
         self, settings: Settings, detector: Detector, recorder: Recorder | None,
@@ -196,8 +252,9 @@ class Runner:
         on_result: Callable[[FrameResult], None] | None = None,
         analyzers: Callable[[CameraConfig], Sequence[TrackAnalyzer]] | None = None,
         on_alert: Callable[[Alert], None] | None = None,
+        keep_alive: bool = False,
     ) -> None:
-        if not settings.cameras:
+        if not settings.cameras and not keep_alive:
             raise WatchnetError("no cameras configured; give a config file or --source NAME=URL")
         self.settings = settings
         self.options = options or RunOptions()
@@ -205,54 +262,134 @@ class Runner:
         self.on_result = on_result
         self.analyzers = analyzers
         self.on_alert = on_alert
+        self.keep_alive = keep_alive
         self.service = DetectorService(detector, settings.runtime.batch_size)
-        self.stats = {c.name: CameraStats(c.name) for c in settings.cameras}
-        self.sources: dict[str, Source] = {}
+        self._cameras: dict[str, _Camera] = {c.name: _Camera(c) for c in settings.cameras}
+        self._gone: list[_Camera] = []  # removed or replaced during the run: joined at the end, summarised
+        self._next_ids: dict[str, int] = {}  # per camera name: the tracker's next id when it last ended
+        self._lock = threading.RLock()
+        self._writer: StoreWriter | None = None
+        self._tag = ""
+        self.started = threading.Event()  # set once the run is open and its cameras started
         self.stop = threading.Event()
         self.run_id: int | None = None
 
+    # --- cameras --------------------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, CameraStats]:
+        """The numbers of the cameras now in the run, by name."""
+        with self._lock:
+            return {name: cam.stats for name, cam in self._cameras.items()}
+
+    def camera_configs(self) -> dict[str, CameraConfig]:
+        with self._lock:
+            return {name: cam.config for name, cam in self._cameras.items()}
+
+    def add_camera(self, config: CameraConfig) -> None:
+        """Start one more camera (at once if the run is under way); the others are not touched."""
+        with self._lock:
+            if config.name in self._cameras:
+                raise WatchnetError(f"camera {config.name!r} is already running; replace it instead")
+            cam = self._cameras[config.name] = _Camera(config)
+            if self.started.is_set() and not self.stop.is_set():
+                self._spawn(cam, previous=self._predecessor(config.name), upsert=True)
+
+    def remove_camera(self, name: str) -> bool:
+        """End one camera (its live tracks are closed and stored); returns at once, False if unknown."""
+        with self._lock:
+            cam = self._cameras.pop(name, None)
+            if cam is None:
+                return False
+            self._gone.append(cam)
+        cam.halt()
+        return True
+
+    def replace_camera(self, config: CameraConfig) -> None:
+        """Restart one camera with a new config (URL, position, rules); the others are not touched.
+
+        The new thread first waits for the old one to end, so one name never has two live pictures.
+        """
+        with self._lock:
+            old = self._cameras.pop(config.name, None)
+            if old is not None:
+                self._gone.append(old)
+                old.halt()
+            cam = self._cameras[config.name] = _Camera(config)
+            if self.started.is_set() and not self.stop.is_set():
+                self._spawn(cam, previous=self._predecessor(config.name), upsert=True)
+
+    def _predecessor(self, name: str) -> threading.Thread | None:
+        """The thread of an earlier camera of this name still ending, which a new one must wait for."""
+        for old in reversed(self._gone):
+            if old.config.name == name and old.alive():
+                return old.thread
+        return None
+
+    def _spawn(self, cam: _Camera, previous: threading.Thread | None, upsert: bool) -> None:
+        cam.thread = threading.Thread(target=self._camera, args=(cam, previous, upsert),
+                                      name=f"cam-{cam.config.name}", daemon=True)
+        cam.thread.start()
+
+    # --- the run --------------------------------------------------------------------------------------
     def run(self, progress: Callable[[list[CameraStats]], None] | None = None, every_s: float = 2.0) -> dict:
         """Run to the end (or until ``self.stop`` is set); returns the run's summary."""
-        writer = None
         if self.recorder is not None:
             self.recorder.upsert_cameras(self.settings.cameras)
             self.run_id = self.recorder.start_run(self.settings.model_dump(mode="json", exclude={"cameras"}))
-            writer = StoreWriter(self.recorder, self.run_id)
-        tag = time.strftime("%Y%m%d-%H%M%S") + (f"-run{self.run_id}" if self.run_id else "")
-        threads = [
-            threading.Thread(target=self._camera, args=(cam, writer, tag), name=f"cam-{cam.name}", daemon=True)
-            for cam in self.settings.cameras
-        ]
+            self._writer = StoreWriter(self.recorder, self.run_id)
+        self._tag = time.strftime("%Y%m%d-%H%M%S") + (f"-run{self.run_id}" if self.run_id else "")
         started = time.monotonic()
-        for thread in threads:
-            thread.start()
         restore = self._handle_signals()
         try:
+            with self._lock:
+                initial = {c.name for c in self.settings.cameras}
+                for cam in self._cameras.values():
+                    self._spawn(cam, previous=None, upsert=cam.config.name not in initial)
+                self.started.set()
             next_report = time.monotonic() + every_s
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(timeout=0.2)
+            while not self.stop.wait(0.2):
+                with self._lock:
+                    running = any(cam.alive() for cam in self._cameras.values())
+                if not running and not self.keep_alive:
+                    break
                 if progress and time.monotonic() >= next_report:
                     progress(list(self.stats.values()))
                     next_report = time.monotonic() + every_s
         finally:
             restore()
             self.stop.set()
+            self._end_cameras()
             self.service.close()
-            if writer is not None:
-                writer.close()
+            if self._writer is not None:
+                self._writer.close()
+        with self._lock:
+            everyone = [cam.stats for cam in self._gone] + [cam.stats for cam in self._cameras.values()]
         summary = {
             "run_id": self.run_id,
             "elapsed_s": round(time.monotonic() - started, 2),
             "detector_calls": self.service.calls,
             "detector_busy_s": round(self.service.busy_s, 2),
-            "cameras": [s.as_dict() for s in self.stats.values()],
+            "cameras": [s.as_dict() for s in everyone],
         }
         if self.recorder is not None and self.run_id is not None:
             self.recorder.end_run(self.run_id, summary)
         if progress:
             progress(list(self.stats.values()))
         return summary
+
+    def _end_cameras(self) -> None:
+        """Halt every camera at once, then wait (bounded) for each to close and deliver its tracks."""
+        with self._lock:
+            cams = [*self._gone, *self._cameras.values()]
+        for cam in cams:
+            cam.halt()
+        deadline = time.monotonic() + self.settings.stream.stop_wait_s
+        for cam in cams:
+            if cam.thread is not None:
+                cam.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                if cam.thread.is_alive():
+                    log.error("camera %s did not stop within %.1f s; leaving it behind", cam.config.name,
+                              self.settings.stream.stop_wait_s)
 
     def _handle_signals(self) -> Callable[[], None]:
         """Ctrl-C / SIGTERM set ``stop`` (a clean, lossless stop); a second one exits at once.
@@ -279,47 +416,110 @@ class Runner:
         return restore
 
     # --- one camera -------------------------------------------------------------------------------
-    def _camera(self, camera: CameraConfig, writer: StoreWriter | None, tag: str) -> None:
-        stats = self.stats[camera.name]
+    def _camera(self, cam: _Camera, previous: threading.Thread | None, upsert: bool) -> None:
+        """One camera's thread: open, process, and (with ``loop``) replay files, until it ends or is halted."""
+        if previous is not None:
+            previous.join()  # a replaced camera: the old one has closed its tracks and let go of the name
+        camera, stats, writer = cam.config, cam.stats, self._writer
+        pipeline: CameraPipeline | None = None
+        mot: MotWriter | None = None
+        video: _AnnotatedVideo | None = None
+        source: Source | None = None
+        last: Frame | None = None
         try:
-            source = open_source(camera, self.settings.stream)
-        except WatchnetError as exc:
-            stats.state, stats.error, stats.ended = "failed", str(exc), time.monotonic()
-            log.error("camera %s: %s", camera.name, exc)
-            return
-        self.sources[camera.name] = source
-        pipeline = CameraPipeline(
-            camera, self.settings, self.service.detect, self._nominal_fps(camera),
-            snapshot_dir=self.settings.snapshots_dir / tag / camera.name,
-            analyzers=self.analyzers(camera) if self.analyzers else (),
-        )
-        mot = MotWriter(self.options.mot_dir / f"{camera.name}.txt", self.options.mot_classes) \
-            if self.options.mot_dir else None
-        video = _AnnotatedVideo(self.options.annotate_dir / tag / f"{camera.name}.mp4", self.settings) \
-            if self.options.annotate_dir else None
-        stats.state = "running"
-        last = None
-        try:
-            for frame in source.frames():
-                result = pipeline.process(frame)
-                self._deliver(result, stats, writer, mot, video)
-                last = frame
-                if self.stop.is_set() or (self.options.max_frames and stats.frames >= self.options.max_frames):
+            if upsert and self.recorder is not None:
+                self.recorder.upsert_cameras([camera])  # added during the run: give it its row first
+            while not cam.stop.is_set():
+                try:
+                    source = open_source(camera, self.settings.stream)
+                except WatchnetError as exc:
+                    stats.state, stats.error = "failed", str(exc)
+                    log.error("camera %s: %s", camera.name, exc)
+                    break
+                cam.source = stats.source = source
+                if cam.stop.is_set():  # halted while opening: halt() may have missed this source
+                    break
+                if pipeline is None:
+                    fps = self._nominal_fps(camera)
+                    pipeline = CameraPipeline(
+                        camera, self.settings, self.service.detect, fps,
+                        snapshot_dir=self.settings.snapshots_dir / self._tag / camera.name,
+                        analyzers=self.analyzers(camera) if self.analyzers else (),
+                    )
+                    self._continue_track_ids(camera.name, pipeline)
+                    mot = MotWriter(self.options.mot_dir / f"{camera.name}.txt", self.options.mot_classes) \
+                        if self.options.mot_dir else None
+                    video = _AnnotatedVideo(self.options.annotate_dir / self._tag / f"{camera.name}.mp4",
+                                            self.settings, fps=fps) if self.options.annotate_dir else None
+                stats.state = "running"
+                shift = (last.index + 1, last.pts + 1.0 / pipeline.tracker.fps) if last is not None else None
+                for frame in source.frames():
+                    if shift is not None:  # a replay continues the camera's clock: indices and pts only grow
+                        frame = Frame(frame.camera, frame.index + shift[0], frame.pts + shift[1], frame.timestamp,
+                                      frame.image)
+                    result = pipeline.process(frame)
+                    self._deliver(result, stats, writer, mot, video)
+                    last = frame
+                    if cam.stop.is_set() or self._enough(stats):
+                        break
+                source.close()
+                if not self._replay(cam, source):
+                    break
+                if last is not None:  # the pass ended: its tracks end (the replay is a new scene)
+                    self._deliver(pipeline.finish(last), stats, writer, mot, video, final=True)
+                stats.loops += 1
+                if cam.stop.wait(self.settings.stream.loop_pause_s):
                     break
         except Exception as exc:  # a bug or a decoder crash ends this camera only
             stats.error = f"{type(exc).__name__}: {exc}"
             log.exception("camera %s failed", camera.name)
         finally:
-            if last is not None:
-                self._deliver(pipeline.finish(last), stats, writer, mot, video, final=True)
-            source.close()
-            status = source.status
-            stats.dropped, stats.reconnects = status.frames_dropped, status.reconnects
-            if status.last_error and not stats.error:
-                stats.error = status.last_error
-            stats.state = "failed" if status.state == "failed" or (stats.error and not stats.frames) else "ended"
-            if self.stop.is_set() and stats.state == "ended":
+            try:
+                if last is not None and pipeline is not None:
+                    self._deliver(pipeline.finish(last), stats, writer, mot, video, final=True)
+            finally:
+                if pipeline is not None:
+                    with self._lock:
+                        self._next_ids[camera.name] = pipeline.tracker._tracker._next_track_id
+                self._close_camera(cam, source, mot, video)
+
+    def _continue_track_ids(self, name: str, pipeline: CameraPipeline) -> None:
+        """A camera restarted in the same run (changed or re-added) goes on counting track ids: the store
+        names a track by (run, camera, track id), so a new 1 would overwrite the earlier camera's track 1."""
+        with self._lock:
+            start = self._next_ids.get(name)
+        tracker = pipeline.tracker._tracker
+        if start is not None and start > tracker._next_track_id:
+            tracker._next_track_id = start
+
+    def _enough(self, stats: CameraStats) -> bool:
+        return bool(self.options.max_frames and stats.frames >= self.options.max_frames)
+
+    def _replay(self, cam: _Camera, source: Source) -> bool:
+        """Whether a source that just ended should be played again (``loop``, a file that ended cleanly)."""
+        if not self.options.loop or cam.stop.is_set() or self._enough(cam.stats) or cam.stats.frames == 0:
+            return False
+        return source.status.state == SourceState.ENDED and source_kind(cam.config.url) in ("file", "folder")
+
+    def _close_camera(self, cam: _Camera, source: Source | None, mot: MotWriter | None,
+                      video: _AnnotatedVideo | None) -> None:
+        """Release the camera and settle its final state: ended, stopped, failed or unreachable."""
+        stats = cam.stats
+        try:
+            if source is not None:
+                source.close()
+                status = source.status
+                stats.dropped, stats.reconnects = status.frames_dropped, status.reconnects
+                if status.last_error and not stats.error:
+                    stats.error = status.last_error
+                if status.state == SourceState.FAILED or (stats.error and not stats.frames):
+                    stream = source_kind(cam.config.url) in ("stream", "webcam")
+                    stats.state = "unreachable" if stream and not stats.frames else "failed"
+                else:
+                    stats.state = "ended"
+            if cam.stop.is_set() and stats.state in ("ended", "running"):
                 stats.state = "stopped"
+        finally:
             stats.ended = time.monotonic()
             if mot:
                 mot.close()
@@ -371,7 +571,8 @@ class _AnnotatedVideo:
     between; a person without a known face has the head region blurred.
     """
 
-    def __init__(self, path: Path, settings: Settings | None = None) -> None:
+    def __init__(self, path: Path, settings: Settings | None = None, *, fps: float = 25.0) -> None:
+        self._rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)  # plays at the source's speed
         import av
 
         from watchnet.analysis.blur import StreamBlur
@@ -389,7 +590,7 @@ class _AnnotatedVideo:
     def write(self, result: FrameResult) -> None:
         image = result.frame.image
         if self._stream is None:
-            self._stream = self._container.add_stream("libx264", rate=25)
+            self._stream = self._container.add_stream("libx264", rate=self._rate)
             self._stream.height, self._stream.width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
             self._stream.pix_fmt = "yuv420p"
             self._stream.options = {"preset": "veryfast", "crf": "26"}

@@ -10,15 +10,17 @@ The price: a hard crash in native code (a decoder segfault) takes the API down w
 Deployments that need that isolation run ``watchnet run`` (cameras) and ``watchnet serve --no-pipeline``
 (console) as two processes on one PostgreSQL; the console then shows stored data but no live frames.
 
-The supervisor restarts the runner when cameras are added, changed or removed through the API, and,
-with ``loop``, when every camera has reached the end of its file (demo videos play forever).
+The supervisor keeps one runner (one run in the store) for the life of the process. A camera added,
+changed or removed through the API starts, restarts or ends that camera alone: the others keep their
+threads, tracks and alerts (restarting everyone would replay files and raise every alert again), and
+a camera stuck on a dead stream cannot hold up a change to another. With ``loop`` each video file
+plays again when it ends (demo cameras play forever), independently of the others.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,6 @@ from watchnet.store.recorder import Recorder
 
 log = logging.getLogger("watchnet.serve")
 AnalyzersFn = Callable[[CameraConfig], Sequence[TrackAnalyzer]]
-RESTART_PAUSE_S = 1.0
 FAILED_PAUSE_S = 10.0
 
 
@@ -51,7 +52,8 @@ class PipelineHooks:
 
 
 class PipelineSupervisor:
-    """Runs ``Runner`` in a thread, restarting it on camera changes (and at end of files with ``loop``)."""
+    """Runs one ``Runner`` in a thread for the process's life and applies camera changes to it one camera
+    at a time (``reload``); restarts the runner only if it crashes."""
 
     def __init__(self, settings: Settings, engine: Engine, live: LiveHub, hooks: PipelineHooks | None = None,
                  loop: bool = False, max_frames: int | None = None) -> None:
@@ -64,11 +66,11 @@ class PipelineSupervisor:
         self._detector: Detector | None = None
         self._runner: Runner | None = None
         self._last_status: dict[str, dict[str, Any]] = {}
-        self._reload = threading.Event()
+        self._changes = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._first = True
-        self.restarts = 0
+        self.restarts = 0  # runner (re)starts: 1 unless the runner crashed
 
     # --- control -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -76,12 +78,29 @@ class PipelineSupervisor:
         self._thread = threading.Thread(target=self._supervise, name="pipeline", daemon=True)
         self._thread.start()
 
-    def reload(self) -> None:
-        """Restart the runner with the cameras now in the store (called after an API change)."""
-        self._reload.set()
+    def reload(self) -> dict[str, list[str]]:
+        """Bring the running cameras in line with the store (called after an API change): start the new
+        ones, end the removed ones, restart the changed ones; the others are not touched. Returns at once
+        (a camera ends in its own thread); returns what changed, by kind."""
         runner = self._runner
-        if runner is not None:
-            runner.stop.set()
+        if runner is None or not runner.started.wait(timeout=10.0):
+            return {}  # the runner starts with the store's cameras anyway
+        with self._changes:
+            wanted = {c.name: c for c in self._cameras()}
+            running = runner.camera_configs()
+            changed: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
+            for name in sorted(running.keys() - wanted.keys()):
+                runner.remove_camera(name)
+                changed["removed"].append(name)
+            for name, camera in wanted.items():
+                if name not in running:
+                    runner.add_camera(camera)
+                    changed["added"].append(name)
+                elif running[name] != camera:
+                    runner.replace_camera(camera)
+                    changed["changed"].append(name)
+        log.info("cameras reloaded: %s", changed)
+        return changed
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
@@ -126,39 +145,27 @@ class PipelineSupervisor:
 
     def _supervise(self) -> None:
         while not self._stop.is_set():
-            self._reload.clear()
-            cameras = self._cameras()
-            if not cameras:
-                self._reload.wait(timeout=2.0)
-                continue
-            started = time.monotonic()
-            summary = self._run_once(cameras)
-            if self._stop.is_set():
-                break
-            if self._reload.is_set():
-                continue
-            if not self.loop:
-                self._reload.wait()  # idle until cameras change
-                continue
-            failed = all(c.get("state") == "failed" for c in summary.get("cameras", []))
-            pause = FAILED_PAUSE_S if failed or time.monotonic() - started < 2.0 else RESTART_PAUSE_S
-            self._reload.wait(timeout=pause)
+            self._run_once()
+            if not self._stop.is_set():
+                self._stop.wait(FAILED_PAUSE_S)  # the runner crashed: try again after a pause
 
-    def _run_once(self, cameras: list[CameraConfig]) -> dict[str, Any]:
+    def _run_once(self) -> None:
         assert self._detector is not None
-        settings = self.settings.model_copy(update={"cameras": cameras})
         from watchnet.runner import RunOptions
 
-        runner = Runner(settings, self._detector, Recorder(self.engine), RunOptions(max_frames=self.max_frames),
-                        on_result=self._on_result, analyzers=self.hooks.analyzers, on_alert=self._on_alert)
-        self._runner = runner
-        self.live.reset()
-        self.restarts += 1
+        with self._changes:
+            settings = self.settings.model_copy(update={"cameras": self._cameras()})
+            runner = Runner(settings, self._detector, Recorder(self.engine),
+                            RunOptions(max_frames=self.max_frames, loop=self.loop), on_result=self._on_result,
+                            analyzers=self.hooks.analyzers, on_alert=self._on_alert, keep_alive=True)
+            self._runner = runner
+            self.restarts += 1
+        if self._stop.is_set():
+            runner.stop.set()
         try:
-            return runner.run()
+            runner.run()
         except Exception:  # the console stays up; the supervisor tries again after a pause
             log.exception("pipeline run failed")
-            return {"cameras": [{"state": "failed"}]}
         finally:
             self._last_status = {name: stats.as_dict() for name, stats in runner.stats.items()}
             self._runner = None

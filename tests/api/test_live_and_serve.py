@@ -105,10 +105,15 @@ def test_camera_crud_reloads_the_pipeline(running: tuple[FastAPI, PipelineSuperv
     assert created.status_code == 201 and created.json()["url"].endswith(".avi")
     assert admin.post("/api/cameras", json={"name": "second", "url": "x"}).status_code == 409
     assert admin.post("/api/cameras", json={"name": "bad name!", "url": "x"}).status_code == 422
-    _until(lambda: supervisor.restarts > restarts and "second" in supervisor.status(), "the reload")
+    _until(lambda: "second" in supervisor.status(), "the new camera")
+    assert supervisor.restarts == restarts  # one camera started, the runner was not restarted
     moved = admin.put("/api/cameras/second", json={"url": "rtsp://u:secret@127.0.0.1:1/x", "lat": 1.0, "lon": 2.0})
     assert moved.status_code == 200 and moved.json()["url"] == "rtsp://u:***@127.0.0.1:1/x"
+    _until(lambda: supervisor.status().get("second", {}).get("state") in ("connecting", "unreachable"),
+           "the changed camera to connect to its new (dead) URL")
     assert admin.delete("/api/cameras/nope").status_code == 404
     assert admin.delete("/api/cameras/second").status_code in (204, 409)
     assert admin.delete("/api/cameras/second", params={"purge": True}).status_code in (204, 404)
-    assert "second" not in [c["name"] for c in admin.get("/api/cameras").json() if c["status"]["state"] != "running"]
+    _until(lambda: "second" not in supervisor.status(), "the removed camera to go")
+    assert "second" not in [c["name"] for c in admin.get("/api/cameras").json()]
+    assert supervisor.restarts == restarts

@@ -89,5 +89,5 @@ def run(
     )
     summary = execute(settings, options)
     print(json.dumps(summary, indent=2))
-    if all(c["state"] == "failed" for c in summary["cameras"]):
+    if all(c["state"] in ("failed", "unreachable") for c in summary["cameras"]):
         raise typer.Exit(1)

@@ -83,6 +83,12 @@ class Source(ABC):
     def close(self) -> None:
         """Release the decoder (and any thread) promptly; safe to call more than once, from any thread."""
 
+    def interrupt(self) -> None:
+        """Make ``frames()`` end soon, from any thread, without waiting for anything (a stop, a removed
+        camera); ``close()`` is still called afterwards by the consumer. Sources that wait in
+        ``frames()`` for something other than their own decoding override it."""
+        self.close()
+
     @property
     def status(self) -> SourceStatus:
         """A snapshot of the source's health; cheap and safe to call from any thread."""

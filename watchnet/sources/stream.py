@@ -75,6 +75,8 @@ class StreamSource(Source):
         self._once = once
         self._input_format = input_format
         self._stop = threading.Event()
+        self._interrupted = False
+        self._closed = False
         self._cond = threading.Condition()
         self._slot: _Latest | None = None
         self._finished = False
@@ -99,12 +101,22 @@ class StreamSource(Source):
             self._mark_delivered()
             yield Frame(self.camera, item.index, item.pts, item.captured, image)
 
+    def interrupt(self) -> None:
+        """End ``frames()`` and the reader's back-off wait now; never waits (the reader may be inside a
+        connect, which its own open timeout ends). A ``close()`` after it does not wait for the reader
+        either: whoever interrupts is stopping, and the reader releases its connection by itself."""
+        self._interrupted = True
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
     def close(self) -> None:
+        again, self._closed = self._closed, True
         self._stop.set()
         with self._cond:
             self._slot = None
             self._cond.notify_all()
-        if self._thread is not threading.current_thread():
+        if not again and not self._interrupted and self._thread is not threading.current_thread():
             self._thread.join(timeout=CLOSE_JOIN_S)
             if self._thread.is_alive():
                 log.warning("camera %s: reader still blocked in a read; it exits at its timeout", self.camera)
@@ -153,9 +165,12 @@ class StreamSource(Source):
 
     def _session(self) -> tuple[bool, str | None]:
         """One connection: decode until end of input (error None), failure (a reason) or stop."""
+        opened = time.monotonic()
         try:
             container = open_container(self.url, self._cfg, self._input_format)
         except (av.FFmpegError, OSError) as exc:
+            if time.monotonic() - opened >= self._cfg.open_timeout_s * 0.95:  # ffmpeg words a timeout oddly
+                return False, f"cannot connect: no answer within {self._cfg.open_timeout_s:g} s (timed out)"
             return False, f"cannot connect: {_reason(exc, self._cfg.open_timeout_s)}"
         got_frames = False
         try:

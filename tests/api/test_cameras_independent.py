@@ -1,0 +1,130 @@
+"""Cameras are independent in the console: a dead or hanging stream shows its own state and error, and
+adding, changing or removing a camera through the API touches that camera alone.
+
+Real pieces: the pipeline supervisor with the real detector, a looping video-file camera (a 3 s cut of
+the PETS video, so it loops within the test), a real RTSP camera (tests/rtsp_server.py: ffmpeg
+publishing PETS), a closed port (refused: reconnecting with back-off) and a port that accepts and never
+answers (the camera hangs in connect until its open timeout).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import add_users, login, make_settings
+from tests.integration.test_camera_lifecycle import closed_port, silent_server
+from tests.rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
+from watchnet.api.app import create_app
+from watchnet.serve import PipelineHooks, PipelineSupervisor
+from watchnet.store.queries import list_events, list_runs
+
+pytestmark = pytest.mark.slow
+
+PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
+WAIT_S = 90.0
+
+
+def _until(check: Callable[[], object], what: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _threads(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"cam-{name}" and t.is_alive()]
+
+
+@pytest.fixture()
+def clip(shared_data: Path, tmp_path: Path) -> Path:
+    """The first 3 s of PETS (30 frames), so a looping camera replays it during the test."""
+    out = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(shared_data / PETS),
+                    "-frames:v", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)],
+                   check=True, timeout=60)
+    return out
+
+
+@pytest.fixture()
+def console(tmp_path: Path, clip: Path, rtsp_server: Callable[..., RtspServer],  # noqa: F811
+            ) -> Iterator[tuple[FastAPI, PipelineSupervisor]]:
+    stream = rtsp_server()
+    with silent_server() as silent:
+        settings = make_settings(
+            tmp_path / "home",
+            stream={"reconnect_initial_s": 0.2, "reconnect_max_s": 1.0, "open_timeout_s": 3, "read_timeout_s": 3,
+                    "loop_pause_s": 0.2},
+            cameras=[{"name": "demo", "url": str(clip)}, {"name": "rtsp", "url": stream.url},
+                     {"name": "dead", "url": f"rtsp://127.0.0.1:{closed_port()}/x"},
+                     {"name": "stuck", "url": f"rtsp://127.0.0.1:{silent}/x"}])
+        app = create_app(settings)
+        add_users(app)
+        state = app.state.watchnet
+        supervisor = PipelineSupervisor(settings, state.engine, state.live, PipelineHooks(), loop=True)
+        state.camera_status, state.detector_stats = supervisor.status, supervisor.detector_stats
+        state.on_cameras_changed = supervisor.reload
+        supervisor.start()
+        try:
+            yield app, supervisor
+        finally:
+            supervisor.stop()
+            state.engine.dispose()
+
+
+def test_dead_cameras_beside_good_ones_and_changes_touch_one_camera(
+    console: tuple[FastAPI, PipelineSupervisor], clip: Path,
+) -> None:
+    app, supervisor = console
+    admin = login(TestClient(app), "admin")
+
+    def cameras() -> dict[str, dict]:
+        return {c["name"]: c["status"] for c in admin.get("/api/cameras").json()}
+
+    _until(lambda: cameras().get("demo", {}).get("frames", 0) > 0 and cameras()["rtsp"]["state"] == "running",
+           "the good cameras to run")
+    _until(lambda: cameras()["dead"]["state"] == "unreachable", "the dead camera to show unreachable")
+    now = cameras()
+    assert "cannot connect" in now["dead"]["error"] and now["dead"]["frames"] == 0
+    assert now["stuck"]["state"] in ("connecting", "unreachable") and now["stuck"]["frames"] == 0
+    _until(lambda: "timed out" in (cameras()["stuck"]["error"] or ""), "the hanging camera's open to time out")
+    assert cameras()["stuck"]["state"] in ("connecting", "unreachable")
+
+    # the demo file loops, though two cameras never end
+    _until(lambda: supervisor.status()["demo"]["loops"] >= 1, "the demo camera to loop")
+
+    run_id, restarts = supervisor.run_id(), supervisor.restarts
+    [demo_thread], [rtsp_thread] = _threads("demo"), _threads("rtsp")
+    demo_frames = supervisor.status()["demo"]["frames"]
+
+    created = admin.post("/api/cameras", json={"name": "second", "url": str(clip)})
+    assert created.status_code == 201
+    _until(lambda: cameras().get("second", {}).get("frames", 0) > 0, "the added camera to run")
+    changed = admin.put("/api/cameras/dead", json={"url": str(clip)})  # the dead camera gets a working URL
+    assert changed.status_code == 200
+    _until(lambda: cameras()["dead"]["frames"] > 0 and cameras()["dead"]["error"] is None, "the changed camera")
+    assert admin.delete("/api/cameras/stuck", params={"purge": True}).status_code == 204
+    assert admin.delete("/api/cameras/second", params={"purge": True}).status_code == 204
+    _until(lambda: not ({"stuck", "second"} & set(cameras())), "the removed cameras to go")
+    _until(lambda: not _threads("stuck") and not _threads("second"), "the removed cameras' threads to end")
+
+    # the cameras nobody touched kept their threads, their run and their counts: nothing restarted
+    assert _threads("demo") == [demo_thread] and _threads("rtsp") == [rtsp_thread]
+    assert supervisor.run_id() == run_id and supervisor.restarts == restarts
+    assert supervisor.status()["demo"]["frames"] > demo_frames
+    assert len(list_runs(app.state.watchnet.engine)) == 1
+    _until(lambda: any(e.camera == "demo" for e in list_events(app.state.watchnet.engine, kind="appeared")),
+           "the demo camera's tracks to be stored")
+    appeared = Counter((e.camera, e.track_id) for e in list_events(app.state.watchnet.engine, kind="appeared",
+                                                                    limit=10_000))
+    assert appeared and max(appeared.values()) == 1  # no track was started twice (no replay after a change)
