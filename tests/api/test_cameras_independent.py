@@ -101,7 +101,8 @@ def test_dead_cameras_beside_good_ones_and_changes_touch_one_camera(
     assert cameras()["stuck"]["state"] in ("connecting", "unreachable")
 
     # the demo file loops, though two cameras never end
-    _until(lambda: supervisor.status()["demo"]["loops"] >= 1, "the demo camera to loop")
+    _until(lambda: cameras()["demo"]["loops"] >= 1, "the demo camera to loop")
+    assert cameras()["dead"]["reconnects"] >= 1 and cameras()["dead"]["state"] == "unreachable"
 
     run_id, restarts = supervisor.run_id(), supervisor.restarts
     [demo_thread], [rtsp_thread] = _threads("demo"), _threads("rtsp")

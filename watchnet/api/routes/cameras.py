@@ -1,8 +1,11 @@
 """Cameras: the list with live status from the pipeline, and admin CRUD persisted in the store.
 
-A change is saved in the ``cameras`` table and, when a pipeline is attached (``watchnet serve``), the
-pipeline is reloaded with the new camera set. Stream URLs can hold passwords, so only admins see URLs,
-and even they see the password masked.
+A change is saved in the ``cameras`` table and, when a pipeline is attached (``watchnet serve``), only
+that camera is started, restarted or ended; the others go on. Each camera's status says where it stands:
+``connecting``, ``running``, ``reconnecting`` (it delivered frames, then lost the stream),
+``unreachable`` (it never got a picture; ``error`` says why), ``ended``, ``stopped``, ``failed`` (a file
+that cannot be read) or ``offline`` (not in the pipeline). Stream URLs can hold passwords, so only
+admins see URLs, and even they see the password masked.
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 
 class CameraStatus(BaseModel):
-    state: str = "offline"
+    state: str = Field(default="offline", description="connecting, running, reconnecting, unreachable, ended, "
+                       "stopped, failed or offline")
     fps: float = 0.0
     frames: int = 0
     tracks: int = 0
-    error: str | None = None
+    error: str | None = Field(default=None, description="Why the camera is not running (last connection error)")
+    reconnects: int = 0
+    loops: int = Field(default=0, description="Times a looping video file has started again")
     last_frame_age_s: float | None = None
 
 
@@ -71,7 +77,8 @@ def _status(state: ApiState, name: str, stats: dict[str, dict[str, Any]]) -> Cam
     live = state.live.info(name)
     return CameraStatus(
         state=str(row.get("state", "offline")), fps=float(row.get("fps") or 0.0), frames=int(row.get("frames") or 0),
-        tracks=int(row.get("tracks") or 0), error=row.get("error"),
+        tracks=int(row.get("tracks") or 0), error=row.get("error"), reconnects=int(row.get("reconnects") or 0),
+        loops=int(row.get("loops") or 0),
         last_frame_age_s=round(float(live["age_s"]), 2) if live else None,
     )
 
@@ -107,7 +114,7 @@ def camera(name: str, request: Request, user: LiveUser) -> CameraOut:
 
 @router.post("", response_model=CameraOut, status_code=201, responses={409: {}})
 def create_camera(body: CameraCreate, request: Request, user: AdminUser) -> CameraOut:
-    """Add a camera (admins); a running pipeline picks it up."""
+    """Add a camera (admins); a running pipeline starts it at once, without touching the others."""
     state = get_state(request)
     if any(c.name == body.name for c in list_cameras(state.engine)):
         raise HTTPException(status.HTTP_409_CONFLICT, f"a camera named {body.name!r} exists; use PUT to change it")
