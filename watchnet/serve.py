@@ -215,7 +215,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     state = app.state.watchnet
     supervisor: PipelineSupervisor | None = None
     flush: Callable[[], None] = _nothing
-    if pipeline and (settings.cameras or list_cameras(engine)):
+    if pipeline:  # even with no camera yet: one added through the API starts at once
         supervisor = PipelineSupervisor(settings, engine, state.live, loop=loop, max_frames=max_frames)
         analyzers, flush = analysis(app, supervisor.run_id)
         supervisor.hooks = PipelineHooks(analyzers, on_alert=lambda a: state.metrics.alerts.labels(a.kind).inc())

@@ -9,23 +9,29 @@ answers (the camera hangs in connect until its open timeout).
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import add_users, login, make_settings
+from tests.api.conftest import PASSWORD, add_users, free_port, login, make_settings
 from tests.integration.test_camera_lifecycle import closed_port, silent_server
 from tests.rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
+from watchnet.api import accounts
 from watchnet.api.app import create_app
 from watchnet.serve import PipelineHooks, PipelineSupervisor
-from watchnet.store.queries import list_events, list_runs
+from watchnet.store.db import open_store
+from watchnet.store.queries import count_tracks, list_events, list_runs
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +135,43 @@ def test_dead_cameras_beside_good_ones_and_changes_touch_one_camera(
     appeared = Counter((e.camera, e.track_id) for e in list_events(app.state.watchnet.engine, kind="appeared",
                                                                     limit=10_000))
     assert appeared and max(appeared.values()) == 1  # no track was started twice (no replay after a change)
+
+
+def test_serve_started_without_cameras_runs_one_added_through_the_api(tmp_path: Path, clip: Path) -> None:
+    """`watchnet serve` with no camera yet: a camera added through the API runs at once, and one SIGINT
+    stops the console with that camera's tracks stored."""
+    home, port = tmp_path / "home", free_port()
+    settings = make_settings(home)
+    engine = open_store(settings)
+    accounts.create_user(engine, "admin", PASSWORD, "admin")
+    engine.dispose()
+    env = {**os.environ, "WATCHNET_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "watchnet", "serve", "--port", str(port)], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _until(lambda: _answers(base), "the console to answer")
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD}).status_code == 200
+            assert client.get("/api/cameras").json() == []
+            assert client.post("/api/cameras", json={"name": "late", "url": str(clip)}).status_code == 201
+            _until(lambda: client.get("/api/cameras/late").json()["status"]["frames"] > 0, "the added camera to run")
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    engine = open_store(settings)
+    try:
+        assert count_tracks(engine, camera="late") > 0
+        assert all(run.ended_at is not None for run in list_runs(engine))
+    finally:
+        engine.dispose()
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/api/auth/me", timeout=2).status_code in (200, 401)
+    except httpx.TransportError:
+        return False
