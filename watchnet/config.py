@@ -410,6 +410,9 @@ class PlatesConfig(BaseModel):
     vote_window: int = Field(default=20, ge=1, description="Reads of one track kept for the vote")
     vote_sharp_ref: float = Field(default=150.0, gt=0, description="Laplacian variance of a sharp plate crop")
     vote_good_height_px: int = Field(default=24, ge=4, description="Plate crop height from which size stops mattering")
+    edit_max_confidence: float = Field(
+        default=0.98, ge=0, le=1, description="Characters read surer than this are never swapped or dropped"
+    )
     drop_inner: bool = Field(
         default=True, description="Also fit a format by dropping one inner character (an emblem read as one)"
     )
@@ -577,6 +580,14 @@ class AlertsConfig(BaseModel):
     jpeg_quality: int = Field(default=90, ge=20, le=100, description="Face crop and snapshot JPEG quality")
     crop_margin: float = Field(default=0.4, ge=0, le=2, description="Context around the face box in the crop")
     bus_queue: int = Field(default=256, ge=1, description="Alerts buffered per live subscriber before dropping")
+    group_window_s: float = Field(
+        default=600.0, ge=0,
+        description="Matches of one subject on one camera within this long of the open alert's last match update "
+        "that alert (count, last seen, best face, tracks) instead of raising a new one; 0: every match is new",
+    )
+    group_max_faces: int = Field(
+        default=200, ge=1, le=2000, description="Faces an alert group keeps for a dismissal to turn into negatives"
+    )
 
 
 class ExportsConfig(BaseModel):
@@ -606,6 +617,9 @@ class ExportsConfig(BaseModel):
     )
     live_settle_s: float = Field(
         default=1.0, gt=0, description="A live frame not replaced for this long is searched again in full"
+    )
+    viewer_whole_side: int = Field(
+        default=384, ge=64, le=4096, description="Viewers' pictures: long side the whole-frame face search runs at"
     )
     fail_closed_px: int = Field(
         default=24, ge=4, description="Without a face detector a viewer's picture is blurred whole, cells this wide"
@@ -659,6 +673,30 @@ class LinkingConfig(BaseModel):
     alert_wait_s: float = Field(default=600.0, gt=0, description="How long an alert waits for its track's sighting")
 
 
+class ReidConfig(BaseModel):
+    """Person re-identification embeddings (``watchnet.analysis.reid``): the ``reid`` model slot.
+
+    Default: ImageNet MobileNetV2 features pooled over 4 horizontal stripes (bench/reid.py measured it
+    best of GAP, GeM and stripes), minus the directions that vary most inside one track (a projection
+    fitted on the site's own tracks by ``watchnet reid fit``; until then the one fitted on PETS ships).
+    A user's own ONNX (input [N,3,H,W] ImageNet-normalised RGB, output [N,D]) goes in ``model_paths.reid``.
+    """
+
+    enabled: bool = Field(default=True, description="Give every sampled person track a re-id embedding")
+    model: str = Field(default="reid", description="Model slot (catalogue name) of the re-id network")
+    labels: list[str] = Field(default_factory=lambda: ["person"], description="Track classes that get one")
+    input_size: tuple[int, int] = Field(default=(256, 128), description="Height, width when the model's is dynamic")
+    input_norm: Literal["imagenet", "unit", "raw"] = Field(
+        default="imagenet", description="RGB pixels fed as (x/255-mean)/std, x/255, or 0..255")
+    max_crops: int = Field(default=8, ge=1, le=64, description="Most crops per track embedded (best by weight)")
+    colour_weight: float = Field(
+        default=0.0, ge=0, lt=1, description="Share of the colour-layout vector fused in (0: CNN only, measured best)")
+    adapt: bool = Field(default=True, description="Apply the fitted (or shipped) track-nuisance projection")
+    projection_path: Path | None = Field(
+        default=None, description="A projection .npz; None: the site's fitted one in the models dir, else shipped")
+    fit_directions: int = Field(default=16, ge=1, le=256, description="Within-track directions `reid fit` removes")
+    fit_min_crops: int = Field(default=4, ge=2, description="Least crops a track needs to count in `reid fit`")
+
 class Settings(BaseSettings):
     """The whole configuration of one watchnet deployment."""
 
@@ -694,6 +732,7 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
+    reid: ReidConfig = Field(default_factory=ReidConfig)
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> Settings:

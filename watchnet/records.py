@@ -139,6 +139,7 @@ class Sighting:
     face_embedding: np.ndarray | None = None
     appearance_embedding: np.ndarray | None = None
     thumbnail_path: str | None = None
+    reid_embedding: np.ndarray | None = None  # L2-normalised; dot product = linker appearance similarity
 
 
 class AlertState(enum.StrEnum):
@@ -169,3 +170,6 @@ class Alert:
     lon: float | None = None
     state: AlertState = AlertState.NEW
     id: int | None = None
+    matches: int = 1  # an alert is a group: repeated matches of its subject on its camera (alerts.group_window_s)
+    last_seen: float | None = None  # the group's latest match (None: only this one)
+    track_ids: tuple[int, ...] = ()  # every track of the group (empty: only track_id)

@@ -206,3 +206,62 @@ def test_a_slow_subscriber_loses_its_oldest_alerts_not_the_publisher() -> None:
 
     kept, dropped = asyncio.run(asyncio.wait_for(overflow(), WAIT_S))
     assert kept == [3, 4] and dropped == 3 and bus.subscribers == 0
+
+
+class _Collect:
+    """A sink that keeps what it is given (the contract every sink implements), to read the events back."""
+
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def deliver(self, payload: dict) -> None:
+        self.messages.append(payload)
+
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
+
+def test_repeated_matches_on_one_camera_update_one_alert(
+    engine: sa.Engine, subject_id: int, settings: Settings,
+) -> None:
+    sink = _Collect()
+    manager = AlertManager(engine, sinks=[sink], group_window_s=settings.alerts.group_window_s)
+    assert settings.alerts.group_window_s == 600  # ten minutes unless configured
+    faces = np.random.default_rng(2).normal(size=(6, 128)).astype(np.float32)
+    raised = []
+    for k, (dt, score) in enumerate([(0, 0.93), (60, 0.97), (180, 0.94)]):  # three tracks within minutes
+        alert = _alert(subject_id, track_id=10 + k)
+        alert.timestamp += dt
+        alert.score, alert.crop_path = score, f"/evidence/{k}.jpg"
+        raised.append(manager.raise_alert(alert, embeddings=faces[2 * k : 2 * k + 2], model=settings.faces.embedder))
+    assert len({a.id for a in raised}) == 1
+    assert [a.track_id for a in raised] == [10, 11, 12]  # each keeps its own track (the live view names it)
+    assert raised[-1].matches == 3 and raised[-1].track_ids == (10, 11, 12)
+    [stored] = manager.list_alerts()
+    group = stored.alert
+    assert (group.matches, group.track_ids) == (3, (10, 11, 12))
+    assert group.timestamp == pytest.approx(raised[0].timestamp)  # first seen
+    assert group.last_seen == pytest.approx(raised[0].timestamp + 180)  # last seen
+    assert (group.score, group.crop_path, group.track_id) == (pytest.approx(0.97), "/evidence/1.jpg", 11)  # best
+    assert [m["event"] for m in sink.messages] == ["alert.raised", "alert.updated", "alert.updated"]
+    assert sink.messages[-1]["alert"]["matches"] == 3 and sink.messages[-1]["alert"]["track_ids"] == [10, 11, 12]
+    with engine.connect() as conn:
+        blob = conn.execute(sa.text("SELECT embeddings FROM alerts WHERE id = :i"), {"i": group.id}).scalar()
+    assert len(blob) == 6 * 128 * 4  # every track's faces, for a dismissal to turn into negatives
+
+    # A match on another camera, one after the window, one after a dismissal: new alerts each.
+    lobby = _alert(subject_id, track_id=20)
+    lobby.camera = "lobby"
+    assert manager.raise_alert(lobby).id != group.id
+    late = _alert(subject_id, track_id=21)
+    late.timestamp += 180 + 601
+    late_id = manager.raise_alert(late).id
+    assert late_id not in (group.id, lobby.id)
+    assert late_id is not None
+    manager.dismiss(late_id, "alice")
+    again = _alert(subject_id, track_id=22)
+    again.timestamp += 180 + 700
+    assert manager.raise_alert(again).id not in (group.id, lobby.id, late_id)
+    assert len(manager.list_alerts()) == 4

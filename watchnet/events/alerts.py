@@ -81,7 +81,7 @@ class AlertManager:
     def __init__(
         self, engine: Engine, bus: AlertBus | None = None, sinks: Sequence[AlertSink] = (), *,
         confirmations: int = 2, audit_log: AuditHook | None = audit.record,
-        on_negative: Callable[[int], None] | None = None,
+        on_negative: Callable[[int], None] | None = None, group_window_s: float = 0.0, group_max_faces: int = 200,
     ) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be at least 1")
@@ -90,6 +90,8 @@ class AlertManager:
         self.sinks = list(sinks)
         self.confirmations = confirmations
         self.store = AlertStore(engine)
+        self.group_window_s = group_window_s
+        self.group_max_faces = group_max_faces
         self._audit = audit_log
         self._on_negative = [on_negative] if on_negative else []
 
@@ -104,7 +106,8 @@ class AlertManager:
             from watchnet.events.sinks.mqtt import MqttSink
 
             sinks.append(MqttSink(cfg.mqtt))
-        return cls(engine, bus, sinks, confirmations=cfg.confirmations)
+        return cls(engine, bus, sinks, confirmations=cfg.confirmations, group_window_s=cfg.group_window_s,
+                   group_max_faces=cfg.group_max_faces)
 
     def on_negative(self, hook: Callable[[int], None]) -> None:
         """Call ``hook(subject_id)`` after a dismissal added negatives (e.g. to reload a gallery)."""
@@ -117,24 +120,44 @@ class AlertManager:
     ) -> Alert:
         """Record the alert (sets ``alert.id``) and deliver it at once; an already recorded alert is ignored.
 
+        Grouping: a match of a subject on a camera whose open alert (new or confirmed) last matched within
+        ``group_window_s`` updates that alert instead (see ``AlertStore.record``) and is delivered as
+        ``alert.updated`` with the group's count, last match and tracks; ``alert`` then gets the group's id
+        and counts but keeps its own track and frame (the live view names this track). Why: one person
+        lingering in view made a new alert per track (seven in a few minutes); operators decide once.
+
         If the database cannot be written the alert is still delivered (without an id) and the error
         logged: operators hearing about a match matters more than its record.
         """
         if alert.id is not None:
             return alert
+        grouped = False
         try:
-            alert.id = self.store.insert(alert, embeddings=embeddings, model=model, details=details)
+            alert.id, grouped = self.store.record(
+                alert, window_s=self.group_window_s, max_faces=self.group_max_faces, embeddings=embeddings,
+                model=model, details=details,
+            )
         except (SQLAlchemyError, StoreError) as exc:
             log.error("could not record alert for %s on %s: %s", alert.subject_name, alert.camera, exc)
-        self._deliver(RAISED, alert, {"details": details or {}})
+        if not grouped:
+            alert.last_seen, alert.track_ids = alert.timestamp, (alert.track_id,)
+            self._deliver(RAISED, alert, {"details": details or {}})
+            return alert
+        assert alert.id is not None
+        group = self.get(alert.id).alert
+        alert.matches, alert.last_seen, alert.track_ids = group.matches, group.last_seen, group.track_ids
+        alert.state = group.state
+        self._deliver(UPDATED, group, {"group": {"matches": group.matches, "track_id": alert.track_id,
+                                                 "frame_index": alert.frame_index, "score": round(alert.score, 4)},
+                                       "details": details or {}})
         return alert
 
     def attach_faces(self, alert_id: int, embeddings: np.ndarray) -> bool:
-        """Replace an open alert's faces with a fuller set (its track's later faces); False once decided.
+        """Add a track's later faces to an open alert (near-copies left out); False once decided.
 
         Called when an alerted track ends, so that a dismissal covers every face of the track.
         """
-        return self.store.set_embeddings(alert_id, embeddings)
+        return self.store.set_embeddings(alert_id, embeddings, self.group_max_faces)
 
     # --- decisions ------------------------------------------------------------------------------
     def confirm(self, alert_id: int, user: str, note: str = "") -> AlertInfo:

@@ -94,6 +94,10 @@ class AlertRow(Base):
 
     ``embeddings`` holds the faces that voted for the match (float32 bytes) while the alert is open, so
     that a dismissal can turn them into negative examples; it is cleared when the alert is decided.
+
+    One row is a *group*: later matches of the same subject on the same camera within
+    ``alerts.group_window_s`` of ``last_seen`` update it (``matches``, ``last_seen``, ``track_ids``, the
+    best-scoring face's pictures) instead of adding rows, so operators decide once. ``at`` is the first match.
     """
 
     __tablename__ = "alerts"
@@ -123,6 +127,9 @@ class AlertRow(Base):
     embeddings: Mapped[bytes | None] = mapped_column(sa.LargeBinary())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    matches: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
+    last_seen: Mapped[datetime | None]
+    track_ids: Mapped[list[int] | None] = mapped_column(JSONType)
 
 
 class AlertDecision(Base):

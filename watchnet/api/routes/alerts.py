@@ -70,6 +70,9 @@ class AlertOut(BaseModel):
     crop: str | None
     snapshot: str | None
     decisions: list[DecisionOut] | None = None
+    matches: int = Field(default=1, description="Matches grouped here (one subject, one camera, alerts.group_window_s)")
+    last_seen: datetime | None = Field(default=None, description="The group's latest match (`at` is its first)")
+    track_ids: list[int] = Field(default_factory=list, description="Every track that matched")
 
 
 class AlertPage(BaseModel):
@@ -105,6 +108,8 @@ def alert_out(state: ApiState, row: Any, confirmations: int, decisions: list[Dec
         confirmations_needed=state.settings.alerts.confirmations,
         crop=f"/api/alerts/{row['id']}/crop.jpg" if row["crop_path"] else None,
         snapshot=f"/api/alerts/{row['id']}/snapshot.jpg" if row["snapshot_path"] else None, decisions=decisions,
+        matches=row.get("matches") or 1, last_seen=row.get("last_seen") or row["at"],
+        track_ids=list(row.get("track_ids") or [row["track_id"]]),
     )
 
 

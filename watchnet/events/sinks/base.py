@@ -44,6 +44,9 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "box": [round(float(v), 1) for v in alert.xyxy] if alert.xyxy is not None else None,
         "crop_path": alert.crop_path,
         "snapshot_path": alert.snapshot_path,
+        "matches": alert.matches,
+        "last_seen": datetime.fromtimestamp(alert.last_seen, UTC).isoformat() if alert.last_seen is not None else None,
+        "track_ids": list(alert.track_ids or (alert.track_id,)),
     }
 
 

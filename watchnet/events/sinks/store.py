@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
@@ -77,13 +77,33 @@ class DecisionInfo:
 
 def row_to_alert(row: Row[Any] | Any) -> Alert:
     """A stored alert row as the shared ``Alert`` record."""
+    last_seen = getattr(row, "last_seen", None) or row.at
     return Alert(
         subject_id=row.subject_id if row.subject_id is not None else -1, subject_name=row.subject_name,
         kind=row.kind, score=float(row.score), camera=row.camera, track_id=int(row.track_id),
         timestamp=row.at.timestamp(), frame_index=int(row.frame_index),
         xyxy=tuple(row.box) if row.box else None, crop_path=row.crop_path, snapshot_path=row.snapshot_path,
         lat=row.lat, lon=row.lon, state=AlertState(row.state), id=int(row.id),
+        matches=int(getattr(row, "matches", 1) or 1), last_seen=last_seen.timestamp(),
+        track_ids=tuple(int(t) for t in (getattr(row, "track_ids", None) or [row.track_id])),
     )
+
+
+def merge_vectors(blob: bytes | None, dim: int, new: np.ndarray, cap: int, duplicate: float = 0.999) -> np.ndarray:
+    """An alert's faces plus ``new`` ones that are not (near-)copies of a kept one, at most ``cap``.
+
+    Why merge, not replace: an alert group gathers the faces of several tracks, and a dismissal must turn
+    all of them into negatives, or the look-alike alerts again from another track.
+    """
+    kept = np.atleast_2d(np.frombuffer(blob, np.float32).reshape(-1, dim)) if blob else np.zeros((0, dim), np.float32)
+    rows = list(kept[:cap])
+    for vector in np.atleast_2d(np.asarray(new, np.float32)):
+        if len(rows) >= cap:
+            break
+        norm = float(np.linalg.norm(vector)) or 1.0
+        if not any(float(r @ vector) / ((float(np.linalg.norm(r)) or 1.0) * norm) >= duplicate for r in rows):
+            rows.append(vector)
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
 
 
 class AlertStore:
@@ -97,37 +117,94 @@ class AlertStore:
         details: dict[str, Any] | None = None,
     ) -> int:
         """Record a new alert; returns its id."""
+        with write_transaction(self.engine) as conn:
+            return self._insert(conn, alert, embeddings, model, details)
+
+    def record(
+        self, alert: Alert, *, window_s: float, max_faces: int, embeddings: np.ndarray | None = None,
+        model: str | None = None, details: dict[str, Any] | None = None,
+    ) -> tuple[int, bool]:
+        """Record a match: into the open alert of the same subject, camera and kind whose last match is at
+        most ``window_s`` before this one (a group update), else as a new alert. Returns (id, grouped).
+
+        A group keeps the first match's time (``at``), counts matches, moves ``last_seen``, lists every
+        track, merges the faces, and takes the pictures, score and box of its best-scoring match.
+        """
+        at = datetime.fromtimestamp(alert.timestamp, UTC)
+        with write_transaction(self.engine) as conn:
+            row = None
+            if window_s > 0 and alert.subject_id >= 0:
+                query = (
+                    sa.select(_alerts)
+                    .where(_alerts.c.subject_id == alert.subject_id, _alerts.c.camera == alert.camera,
+                           _alerts.c.kind == alert.kind,
+                           _alerts.c.state.in_([AlertState.NEW.value, AlertState.CONFIRMED.value]),
+                           _alerts.c.last_seen >= at - timedelta(seconds=window_s))
+                    .order_by(_alerts.c.last_seen.desc(), _alerts.c.id.desc()).limit(1)
+                )
+                if conn.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                row = conn.execute(query).first()
+            if row is None:
+                return self._insert(conn, alert, embeddings, model, details), False
+            tracks = [int(t) for t in (row.track_ids or [row.track_id])]
+            values: dict[str, Any] = {
+                "matches": int(row.matches) + 1, "last_seen": max(row.last_seen or row.at, at),
+                "track_ids": tracks + ([alert.track_id] if alert.track_id not in tracks else []),
+                "updated_at": datetime.now(UTC),
+            }
+            if alert.score > row.score:
+                kept = {k: v for k, v in (row.details or {}).items() if k == "embedding_dim"}
+                values.update(
+                    score=float(alert.score), track_id=alert.track_id, frame_index=alert.frame_index,
+                    box=[float(v) for v in alert.xyxy] if alert.xyxy is not None else None,
+                    crop_path=alert.crop_path, snapshot_path=alert.snapshot_path, details={**(details or {}), **kept},
+                )
+            if embeddings is not None and len(embeddings) and row.embeddings is not None:
+                dim = int((row.details or {}).get("embedding_dim") or np.atleast_2d(embeddings).shape[1])
+                values["embeddings"] = to_bytes(merge_vectors(row.embeddings, dim, embeddings, max_faces))
+            conn.execute(_alerts.update().where(_alerts.c.id == row.id).values(**values))
+            return int(row.id), True
+
+    def _insert(
+        self, conn: Connection, alert: Alert, embeddings: np.ndarray | None, model: str | None,
+        details: dict[str, Any] | None,
+    ) -> int:
         blob = None
         details = dict(details or {})
         if embeddings is not None and len(embeddings):
             vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
             blob, details["embedding_dim"] = to_bytes(vectors), int(vectors.shape[1])
         now = datetime.now(UTC)
-        with write_transaction(self.engine) as conn:
-            return int(conn.execute(
-                _alerts.insert().values(
-                    subject_id=alert.subject_id, subject_name=alert.subject_name, kind=alert.kind,
-                    score=float(alert.score), camera=alert.camera, lat=alert.lat, lon=alert.lon,
-                    track_id=alert.track_id, frame_index=alert.frame_index,
-                    at=datetime.fromtimestamp(alert.timestamp, UTC),
-                    box=[float(v) for v in alert.xyxy] if alert.xyxy is not None else None,
-                    crop_path=alert.crop_path, snapshot_path=alert.snapshot_path, state=str(alert.state),
-                    details=details, model=model if blob is not None else None, embeddings=blob,
-                    created_at=now, updated_at=now,
-                ).returning(_alerts.c.id)
-            ).scalar_one())
+        at = datetime.fromtimestamp(alert.timestamp, UTC)
+        return int(conn.execute(
+            _alerts.insert().values(
+                subject_id=alert.subject_id, subject_name=alert.subject_name, kind=alert.kind,
+                score=float(alert.score), camera=alert.camera, lat=alert.lat, lon=alert.lon,
+                track_id=alert.track_id, frame_index=alert.frame_index, at=at,
+                box=[float(v) for v in alert.xyxy] if alert.xyxy is not None else None,
+                crop_path=alert.crop_path, snapshot_path=alert.snapshot_path, state=str(alert.state),
+                details=details, model=model if blob is not None else None, embeddings=blob,
+                created_at=now, updated_at=now, matches=1, last_seen=at, track_ids=[alert.track_id],
+            ).returning(_alerts.c.id)
+        ).scalar_one())
 
-    def set_embeddings(self, alert_id: int, embeddings: np.ndarray) -> bool:
-        """Replace the faces of an alert that still holds some (an open one); False if it does not."""
+    def set_embeddings(self, alert_id: int, embeddings: np.ndarray, max_faces: int = 200) -> bool:
+        """Add faces to an alert that still holds some (an open one), near-copies left out (``merge_vectors``);
+        False if it holds none (decided, or raised without faces)."""
         vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
         with write_transaction(self.engine) as conn:
-            done = conn.execute(
-                _alerts.update()
+            row = conn.execute(
+                sa.select(_alerts.c.embeddings, _alerts.c.details)
                 .where(_alerts.c.id == alert_id, _alerts.c.embeddings.is_not(None),
                        _alerts.c.state.in_([AlertState.NEW.value, AlertState.CONFIRMED.value]))
-                .values(embeddings=to_bytes(vectors))
-            )
-            return bool(done.rowcount)
+            ).first()
+            if row is None:
+                return False
+            dim = int((row.details or {}).get("embedding_dim") or vectors.shape[1])
+            merged = merge_vectors(row.embeddings, dim, vectors, max_faces)
+            conn.execute(_alerts.update().where(_alerts.c.id == alert_id).values(embeddings=to_bytes(merged)))
+            return True
 
     @contextlib.contextmanager
     def locked(self, alert_id: int) -> Iterator[tuple[Connection, Any | None]]:
