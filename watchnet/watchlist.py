@@ -35,6 +35,7 @@ from watchnet.config import CameraConfig, Settings
 from watchnet.errors import InputError
 from watchnet.events.alerts import AlertManager
 from watchnet.events.bus import AlertBus
+from watchnet.events.matching import template
 from watchnet.events.sinks.store import bump_version, insert_negatives, write_transaction
 from watchnet.pipeline import TrackAnalyzer
 from watchnet.records import Face
@@ -45,7 +46,7 @@ from watchnet.store.schema_watchlist import (
     SubjectNegative,
     SubjectPhoto,
 )
-from watchnet.store.vectors import GalleryIndex, to_bytes
+from watchnet.store.vectors import GalleryIndex, from_bytes, to_bytes
 
 _subjects = cast(sa.Table, Subject.__table__)
 _photos = cast(sa.Table, SubjectPhoto.__table__)
@@ -191,7 +192,7 @@ class Watchlist:
         if kind not in SUBJECT_KINDS:
             raise InputError(f"unknown subject kind {kind!r}; known: {', '.join(SUBJECT_KINDS)}")
         if not photos:
-            raise InputError("give at least one photo of the person (--photo)")
+            raise InputError("give at least one photo of the person")
         expires_at = _future(expires_at)
         checked = [self.check_photo(Path(p), face_index) for p in photos]
         now = datetime.now(UTC)
@@ -222,7 +223,7 @@ class Watchlist:
         """One subject with its photos, or InputError if there is no such subject."""
         found = self._load([subject_id])
         if not found:
-            raise InputError(f"no watchlist subject with id {subject_id}; see `watchnet watchlist list`")
+            raise InputError(f"no watchlist subject with id {subject_id}; list the subjects to find its id")
         return found[0]
 
     def add_plate(
@@ -352,6 +353,120 @@ class Watchlist:
         self._changed("watchlist.negative", subject_id, by, {"source": source, "count": len(ids)})
         return ids
 
+    def add_alert_faces(self, alert_id: int, *, by: str, subject_id: int | None = None) -> SubjectInfo:
+        """Add the faces of a confirmed alert's track to its subject, as one more reference.
+
+        Why: the people watching saw the subject as the cameras see them (angle, light, today's look),
+        which is exactly what enrolment photos lack; once humans confirmed the match, those faces are
+        the best references there are. They become one reference: the template of the track's faces
+        (quality-weighted mean, ``watchnet.events.matching.template``), with the alert's face crop kept
+        as its photo, so the reference can be shown, and recomputed when the embedder changes.
+        Only a ``confirmed`` alert qualifies (a ``new`` one is one person's opinion; closed and
+        dismissed ones no longer hold faces). With ``subject_id``, the alert must be about that subject.
+        Audited as ``watchlist.add_alert_faces``.
+        """
+        by = _required(by, "by (who adds the faces)")
+        found = AlertManager(self.engine, audit_log=None).store.get(alert_id)
+        if found is None:
+            raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
+        row = found[0]
+        if row.state != "confirmed":
+            raise InputError(f"alert {alert_id} is {row.state}; only a confirmed alert's faces can be added")
+        if row.kind != "face" or row.subject_id is None or row.embeddings is None:
+            raise InputError(f"alert {alert_id} holds no faces of a current subject; nothing to add")
+        if subject_id is not None and int(row.subject_id) != subject_id:
+            raise InputError(f"alert {alert_id} is about subject {row.subject_id}, not {subject_id}")
+        subject_id = int(row.subject_id)
+        self.get(subject_id)
+        if row.model != self.model:
+            raise InputError(
+                f"alert {alert_id}'s faces were embedded by {row.model!r}, the watchlist now uses {self.model!r}; "
+                "they cannot be mixed: add a photo instead"
+            )
+        crop_file = Path(row.crop_path or "")
+        if not row.crop_path or not crop_file.is_file():
+            raise InputError(f"alert {alert_id}'s face crop is gone (retention?); add a photo instead")
+        details = dict(row.details or {})
+        dim = int(details.get("embedding_dim") or self.analyzer.embedder.dim)
+        vectors = from_bytes(row.embeddings, dim)
+        data = crop_file.read_bytes()
+        crop = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if crop is None:
+            raise InputError(f"alert {alert_id}'s face crop cannot be read; add a photo instead")
+        h, w = crop.shape[:2]
+        face = Face(xyxy=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=None,
+                    quality=float(details.get("face_quality", 0.5)))
+        item = CheckedPhoto(crop_file, data, hashlib.sha256(data).hexdigest(), face, crop, template(vectors))
+        written: list[Path] = []
+        try:
+            with write_transaction(self.engine) as conn:
+                written = self._store_photo(conn, subject_id, item, by, suffix=".jpg")
+                conn.execute(
+                    _subjects.update().where(_subjects.c.id == subject_id).values(updated_at=datetime.now(UTC))
+                )
+                bump_version(conn)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        self._changed("watchlist.add_alert_faces", subject_id, by, {
+            "alert": alert_id, "faces": len(vectors), "photo": item.sha256, "model": self.model})
+        return self.get(subject_id)
+
+    def reembed(self, *, by: str = "system", force: bool = False) -> int:
+        """Recompute the stored embeddings of photos made by another embedder (all with ``force``).
+
+        Why: vectors of different embedders cannot be compared, and the photos are kept precisely so that
+        changing ``faces.embedder`` (or the fusion weights) does not mean enrolling everyone again. The
+        face is found again in the kept photo (the detection nearest the stored box), else in the kept
+        face crop. Photos whose face cannot be found keep their old vector (unused by the new embedder)
+        and are named in the audit record. Returns how many photos were re-embedded.
+        """
+        query = sa.select(_photos.c.id, _photos.c.subject_id, _photos.c.path, _photos.c.crop_path, _photos.c.box)
+        if not force:
+            query = query.where(_photos.c.model != self.model)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return 0
+        done, failed = 0, []
+        for r in rows:
+            vector, quality = self._embed_again(r.path, r.crop_path, r.box)
+            if vector is None:
+                failed.append(int(r.id))
+                continue
+            with write_transaction(self.engine) as conn:
+                conn.execute(_photos.update().where(_photos.c.id == r.id).values(
+                    model=self.model, dim=int(vector.shape[0]), embedding=to_bytes(vector), quality=quality))
+                bump_version(conn)
+            done += 1
+        if self._audit is not None:
+            self._audit(self.engine, by, "watchlist.reembed", "watchlist",
+                        {"model": self.model, "photos": done, "failed_photo_ids": failed})
+        for hook in self._listeners:
+            hook("watchlist.reembed", 0)
+        return done
+
+    def _embed_again(self, path: str, crop_path: str, box: Sequence[float] | None) -> tuple[np.ndarray | None, float]:
+        for file, want in ((path, box), (crop_path, None)):
+            data = np.fromfile(file, np.uint8) if file and Path(file).is_file() else np.zeros(0, np.uint8)
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+            if image is None:
+                continue
+            faces = [f for f in self.analyzer.detect(image) if f.landmarks is not None]
+            if not faces:
+                continue
+            if want is not None and len(want) == 4:
+                face = max(faces, key=lambda f: _iou(f.xyxy, tuple(float(v) for v in want)))
+                if _iou(face.xyxy, tuple(float(v) for v in want)) < 0.3:
+                    continue
+            else:
+                face = max(faces, key=_area)
+            self.analyzer.embed(image, [face])
+            if face.embedding is not None:
+                return face.embedding, float(face.quality)
+        return None, 0.0
+
     # --- internals ------------------------------------------------------------------------------
     def check_photo(self, path: Path | str, face_index: int | None = None) -> CheckedPhoto:
         """Read, find the one face, gate and embed a photo as enrolment would, storing nothing.
@@ -373,13 +488,13 @@ class Watchlist:
         if face_index is None:
             if len(usable) > 1:
                 raise InputError(
-                    f"{path} contains {len(usable)} faces; crop it to the one person or pass --face-index "
-                    f"(0 = largest ... {len(usable) - 1} = smallest)"
+                    f"{path} contains {len(usable)} faces; crop it to the one person or choose which face to use "
+                    f"(face index 0 = largest ... {len(usable) - 1} = smallest)"
                 )
             face = usable[0]
         else:
             if not 0 <= face_index < len(usable):
-                raise InputError(f"--face-index {face_index} is out of range: {path} has {len(usable)} face(s)")
+                raise InputError(f"face index {face_index} is out of range: {path} has {len(usable)} face(s)")
             face = usable[face_index]
         if not self.analyzer.passes_quality(face):
             raise InputError(
@@ -392,10 +507,12 @@ class Watchlist:
         crop = face_crop(image, face.xyxy, self.settings.alerts.crop_margin)
         return CheckedPhoto(path, data, hashlib.sha256(data).hexdigest(), face, crop, face.embedding)
 
-    def _store_photo(self, conn: Connection, subject_id: int, item: CheckedPhoto, by: str) -> list[Path]:
+    def _store_photo(
+        self, conn: Connection, subject_id: int, item: CheckedPhoto, by: str, suffix: str | None = None,
+    ) -> list[Path]:
         folder = self.root / str(subject_id)
         folder.mkdir(parents=True, exist_ok=True)
-        suffix = item.source.suffix.lower() if item.source.suffix else ".img"
+        suffix = suffix or (item.source.suffix.lower() if item.source.suffix else ".img")
         photo = folder / f"{item.sha256[:16]}{suffix}"
         crop = folder / f"{item.sha256[:16]}_face.jpg"
         written = [photo, crop]
@@ -460,6 +577,14 @@ def _area(face: Face) -> float:
     return (face.xyxy[2] - face.xyxy[0]) * (face.xyxy[3] - face.xyxy[1])
 
 
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _required(value: object, what: str) -> str:
     text = str(value or "").strip()
     if not text:
@@ -514,7 +639,10 @@ def face_watch(
     A dismissal with ``add_negative`` made through this manager reloads the gallery at once; changes from
     other processes (CLI, API) are picked up within ``watchlist.reload_s``.
     """
+    analyzer = analyzer or FaceAnalyzer(settings)
+    # photos enrolled under another embedder get this one's vectors first, or they would silently not match
+    Watchlist(settings, engine, analyzer).reembed()
     index = GalleryIndex(engine, settings.faces.embedder, settings.watchlist.reload_s)
     manager = manager or AlertManager.from_settings(settings, engine, bus)
     manager.on_negative(lambda _subject: index.reload())
-    return FaceWatch(settings, index, analyzer or FaceAnalyzer(settings), manager)
+    return FaceWatch(settings, index, analyzer, manager)

@@ -56,4 +56,5 @@ def test_faces_config_rejects_an_embedder_without_a_threshold() -> None:
         FacesConfig(embedder="faceres", match_thresholds={"dlib-resnet": 0.9})
     with pytest.raises(ValidationError):
         FacesConfig(min_face_px=100, good_face_px=50)
-    assert FacesConfig().match_threshold == FacesConfig().match_thresholds["dlib-resnet"]
+    assert FacesConfig().match_threshold == FacesConfig().match_thresholds[FacesConfig().embedder]
+    assert FacesConfig().embedder == "fused"  # the default since bench/faces.py measured it (issue 11)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from watchnet.config import Settings
-from watchnet.events.matching import MatchPolicy, SubjectScores, TrackVote, counted
+from watchnet.events.matching import MatchPolicy, SubjectScores, TrackVote, counted, template, templates
 from watchnet.store.vectors import VectorIndex
 
 POLICY = MatchPolicy(threshold=0.9, single_face_score=0.95, vote_window=4, vote_min=2)
@@ -89,3 +89,28 @@ def test_vector_index_gives_the_best_cosine_per_owner() -> None:
     assert index.search(vectors[0], k=1)[0][0] == 5
     empty_owners, empty = VectorIndex(16).max_per_owner(vectors[:2])
     assert empty_owners.size == 0 and empty.shape == (2, 0)
+
+
+def test_template_is_the_quality_weighted_mean_direction() -> None:
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 3.0])  # lengths do not matter, only directions
+    np.testing.assert_allclose(template(np.stack([a, b])), [np.sqrt(0.5), np.sqrt(0.5)], atol=1e-6)
+    weighted = template(np.stack([a, b]), np.array([3.0, 1.0]))
+    np.testing.assert_allclose(weighted, np.array([3.0, 1.0]) / np.sqrt(10), atol=1e-6)
+    ids, rows = templates(np.array([5, 2, 5]), np.array([[1.0, 0], [0, 1.0], [0, 1.0]]), np.ones(3))
+    assert ids.tolist() == [2, 5]
+    np.testing.assert_allclose(rows, [[0, 1], [np.sqrt(0.5), np.sqrt(0.5)]], atol=1e-6)
+
+
+def test_a_track_template_decides_only_once_it_holds_enough_faces() -> None:
+    policy = MatchPolicy(threshold=0.9, single_face_score=0.95, vote_window=4, vote_min=2, template_min_faces=3)
+    vote = TrackVote(policy)
+    for k in range(3):
+        assert vote.add(scores({1: 0.85})) == []  # no single face counts
+        ready = vote.extend_template(np.array([1.0, 0.1 * k]), quality=0.8)
+        assert (ready is None) == (k < 2)
+        if ready is not None:
+            assert vote.add_template(scores({1: 0.86})) == []  # below threshold: nothing
+    assert [d.subject_id for d in vote.add_template(scores({1: 0.91}))] == [1]
+    assert vote.add_template(scores({1: 0.99})) == []  # one decision per (track, subject)
+    off = TrackVote(MatchPolicy(0.9, 0.95, 4, 2, template_min_faces=0))
+    assert off.extend_template(np.ones(2), 1.0) is None and off.add_template(scores({1: 0.99})) == []

@@ -23,7 +23,15 @@ from watchnet.config import FacesConfig, Settings
 from watchnet.errors import InputError
 from watchnet.models.blazeface import BlazeFace
 from watchnet.models.centerface import CenterFace, RawFaces, input_size_for, nms
-from watchnet.models.face_embedders import DLIB_TEMPLATE, SPECS, FaceEmbedder, align
+from watchnet.models.face_embedders import (
+    DLIB_TEMPLATE,
+    FUSIONS,
+    SPECS,
+    Embedder,
+    FaceEmbedder,
+    FusedEmbedder,
+    align,
+)
 from watchnet.models.runtime import create_session
 from watchnet.models.store import ModelStore
 from watchnet.records import Face
@@ -113,7 +121,7 @@ class FaceAnalyzer:
         session = create_session(self.store.path(self.cfg.detector), settings.runtime)
         self._centerface = CenterFace(session) if self.cfg.detector == "centerface" else None
         self._blazeface = BlazeFace(session) if self.cfg.detector == "blazeface" else None
-        self._embedder: FaceEmbedder | None = None
+        self._embedder: Embedder | None = None
 
     @property
     def match_threshold(self) -> float:
@@ -121,12 +129,28 @@ class FaceAnalyzer:
         return self.cfg.match_threshold
 
     @property
-    def embedder(self) -> FaceEmbedder:
+    def model(self) -> str:
+        """The id stored with every embedding this analyzer makes (``faces.embedder``)."""
+        return self.cfg.embedder
+
+    @property
+    def embedder(self) -> Embedder:
         """The embedder, loaded on first use (detection-only callers never pay for it)."""
         if self._embedder is None:
-            session = create_session(self.store.path(self.cfg.embedder), self.settings.runtime)
-            self._embedder = FaceEmbedder(SPECS[self.cfg.embedder], session, self.settings.runtime.batch_size)
+            name = self.cfg.embedder
+            if name in FUSIONS:
+                weights = self.cfg.fusion_weights
+                self._embedder = FusedEmbedder(
+                    name, [(self.single_embedder(part), float(weights.get(part, 0.0))) for part in FUSIONS[name]]
+                )
+            else:
+                self._embedder = self.single_embedder(name)
         return self._embedder
+
+    def single_embedder(self, name: str) -> FaceEmbedder:
+        """One network of the catalogue (not a fusion) with its template; a new session each call."""
+        session = create_session(self.store.path(name), self.settings.runtime)
+        return FaceEmbedder(SPECS[name], session, self.settings.runtime.batch_size)
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> list[Face]:
         """Faces in the whole image, or only in the upper part of each region (e.g. person boxes).
@@ -158,8 +182,8 @@ class FaceAnalyzer:
         todo = [f for f in faces if f.landmarks is not None]
         if not todo:
             return
-        chips = self.embedder.chips(image, [f.landmarks for f in todo if f.landmarks is not None])
-        for face, vector in zip(todo, self.embedder.embed_chips(chips), strict=True):
+        vectors = self.embedder.embed(image, [f.landmarks for f in todo if f.landmarks is not None])
+        for face, vector in zip(todo, vectors, strict=True):
             face.embedding = vector
 
     def is_match(self, a: np.ndarray, b: np.ndarray) -> bool:

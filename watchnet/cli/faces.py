@@ -1,4 +1,10 @@
-"""``watchnet faces``: detect faces in photos, print their embeddings, compare two photos.
+"""``watchnet faces``: detect faces in photos, print their embeddings, compare two photos; and the two
+watchlist chores that follow an embedder: re-embedding enrolled photos, and adding a confirmed alert's
+faces to its subject.
+
+``embed`` prints exactly the vectors the matcher compares: their dot product is the score ``compare``
+prints and the watchlist thresholds apply to (for the fused default, the weighted sum of the dlib and
+SFace cosines, see ``watchnet.models.face_embedders``).
 
 Output is JSON lines (one per image) so scripts can consume it; a file that cannot be read gives a line
 with an ``error`` field, the run goes on with the next file and exits 1 at the end. Configuration
@@ -16,7 +22,9 @@ import typer
 from watchnet.analysis.faces import FaceAnalyzer, load_image
 from watchnet.cli.common import friendly_errors, load_settings
 from watchnet.errors import InputError
+from watchnet.models.face_embedders import FusedEmbedder
 from watchnet.records import Face
+from watchnet.watchlist import Watchlist
 
 app = typer.Typer(help="Detect, embed and compare faces in photos.", no_args_is_help=True)
 
@@ -90,11 +98,48 @@ def compare(
             raise InputError(f"{path}: the face has no landmarks to align; use a clearer photo")
         vectors.append(face.embedding)
     score = analyzer.similarity(vectors[0], vectors[1])
-    verdict = {
+    verdict: dict[str, Any] = {
         "a": str(a),
         "b": str(b),
+        "embedder": analyzer.model,
         "similarity": round(score, 4),
         "threshold": analyzer.match_threshold,
+        "target_far": analyzer.cfg.target_far,
         "same_person": score >= analyzer.match_threshold,
     }
+    embedder = analyzer.embedder
+    if isinstance(embedder, FusedEmbedder):
+        parts = zip(embedder.parts, embedder.split(vectors[0]), embedder.split(vectors[1]), strict=True)
+        verdict["parts"] = {p.name: round(float(x[0] @ y[0]), 4) for p, x, y in parts}
+        verdict["weights"] = {p.name: round(float(w), 4) for p, w in zip(embedder.parts, embedder.weights, strict=True)}
     typer.echo(json.dumps(verdict))
+
+
+@app.command()
+@friendly_errors
+def reembed(
+    force: Annotated[bool, typer.Option("--force", help="Recompute every photo, not only other embedders'")] = False,
+    by: Annotated[str, typer.Option("--by", help="Who runs it (recorded in the audit log)")] = "system",
+    config: ConfigOption = None,
+) -> None:
+    """Recompute enrolled photos' embeddings with the configured embedder (after changing it)."""
+    done = _watchlist(config).reembed(by=by, force=force)
+    typer.echo(json.dumps({"reembedded_photos": done}))
+
+
+@app.command("add-alert-faces")
+@friendly_errors
+def add_alert_faces(
+    alert: Annotated[int, typer.Argument(help="Id of a confirmed face alert")],
+    by: Annotated[str, typer.Option("--by", help="Who adds the faces (recorded in the audit log)")],
+    config: ConfigOption = None,
+) -> None:
+    """Add a confirmed alert's track faces to its subject as one more reference (audited)."""
+    typer.echo(json.dumps(_watchlist(config).add_alert_faces(alert, by=by).as_dict(), indent=1))
+
+
+def _watchlist(config: Path | None) -> Watchlist:
+    from watchnet.store.db import open_store
+
+    settings = load_settings(config)
+    return Watchlist(settings, open_store(settings))

@@ -10,6 +10,12 @@ so the template travels with the model:
   mapping them through dlib's own chip transform (78 faces, std 2-5 px), then made left/right symmetric.
 - ``faceres``: the ArcFace 112 template scaled x2 to a tight 224 crop (the best recipe measured in shared
   MODELS.md; loose crops hurt), raw 0..255 RGB in.
+- ``sface`` (see ``watchnet.models.sface``): the ArcFace 112 template itself, BGR 0..255 in.
+- ``fused``: dlib-resnet and sface together (``FusedEmbedder``): each part's normalised vector scaled by
+  the square root of its weight, concatenated. The cosine of two such vectors is the weighted sum of the
+  parts' cosines, i.e. score-level fusion, so the vector index, the search and ``faces embed`` need no
+  special case. Weights proportional to (importance / spread of the part's impostor cosines) make it
+  the fusion of z-normalised scores up to one affine map, which a threshold absorbs.
 
 Outputs are L2-normalised float32 rows, so cosine similarity is a dot product.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -100,12 +107,29 @@ class EmbedderSpec:
     template: np.ndarray
     nchw: bool
     dim: int
+    bgr: bool = False
 
 
 SPECS: dict[str, EmbedderSpec] = {
     "dlib-resnet": EmbedderSpec("dlib-resnet", 150, DLIB_TEMPLATE, nchw=True, dim=128),
     "faceres": EmbedderSpec("faceres", 224, ARCFACE_112 * 2.0, nchw=False, dim=1024),
+    "sface": EmbedderSpec("sface", 112, ARCFACE_112, nchw=True, dim=128, bgr=True),
+    "sface-int8": EmbedderSpec("sface-int8", 112, ARCFACE_112, nchw=True, dim=128, bgr=True),  # bench only
 }
+#: Embedders made of others (``FusedEmbedder``): name -> its parts, in vector order.
+FUSIONS: dict[str, tuple[str, ...]] = {"fused": ("dlib-resnet", "sface")}
+
+
+class Embedder(Protocol):
+    """What ``FaceAnalyzer`` needs of an embedder, single network or fusion."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, image_bgr: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 class FaceEmbedder:
@@ -126,9 +150,22 @@ class FaceEmbedder:
         self.output = embeddings[0]
         self.batch_size = batch_size
 
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
     def chips(self, image_bgr: np.ndarray, landmarks: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Aligned RGB chips, one per landmark set."""
-        return [align(image_bgr, lm, self.spec.template, self.spec.size) for lm in landmarks]
+        """Aligned chips (RGB, or BGR where the network wants it), one per landmark set."""
+        out = [align(image_bgr, lm, self.spec.template, self.spec.size) for lm in landmarks]
+        return [np.ascontiguousarray(c[:, :, ::-1]) for c in out] if self.spec.bgr else out
+
+    def embed(self, image_bgr: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+        """[N, dim] L2-normalised embeddings of the faces at ``landmarks``."""
+        return self.embed_chips(self.chips(image_bgr, landmarks))
 
     def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """[N, dim] L2-normalised embeddings of aligned RGB chips, in batches of ``batch_size``."""
@@ -141,3 +178,43 @@ class FaceEmbedder:
                 batch = batch.transpose(0, 3, 1, 2)
             out.append(self.session.run([self.output], {self.input: np.ascontiguousarray(batch)})[0])
         return l2_normalise(np.concatenate(out))
+
+
+class FusedEmbedder:
+    """Several embedders as one: concatenated normalised vectors, each scaled by sqrt(weight).
+
+    With weights summing to 1 the result is unit length and ``a @ b == sum_i w_i * cos_i(a, b)``:
+    the fused score is one cosine, so everything that stores or compares face vectors works unchanged.
+    """
+
+    def __init__(self, name: str, parts: Sequence[tuple[FaceEmbedder, float]]) -> None:
+        weights = np.array([w for _, w in parts], np.float64)
+        if not len(parts) or (weights < 0).any() or weights.sum() <= 0:
+            raise ModelError(f"embedder {name!r} needs parts with non-negative weights that do not all vanish")
+        self._name = name
+        self.parts = [p for p, _ in parts]
+        self.weights = weights / weights.sum()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return sum(p.dim for p in self.parts)
+
+    def embed(self, image_bgr: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+        """[N, dim] unit vectors: the parts' normalised embeddings, scaled and side by side."""
+        if not landmarks:
+            return np.zeros((0, self.dim), np.float32)
+        blocks = [np.sqrt(w) * p.embed(image_bgr, landmarks) for p, w in zip(self.parts, self.weights, strict=True)]
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def split(self, vectors: np.ndarray) -> list[np.ndarray]:
+        """The parts' own unit vectors back out of fused ones (for per-part scores)."""
+        out, start = [], 0
+        for part, w in zip(self.parts, self.weights, strict=True):
+            block = np.atleast_2d(vectors)[:, start : start + part.dim]
+            out.append(l2_normalise(block) if w > 0 else block)
+            start += part.dim
+        return out

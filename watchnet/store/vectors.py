@@ -11,8 +11,9 @@ swap its matrix for a FAISS ``IndexFlatIP`` (same exact inner-product semantics,
 grouping them by owner; or, on PostgreSQL, keep the vectors in a pgvector column and let
 ``ORDER BY embedding <=> :q`` do the top-k. Neither is needed at watchlist scale.
 
-``GalleryIndex`` loads the active, unexpired subjects' reference embeddings and negative examples of
-one embedder from the store, and reloads when the watchlist changes: at once when told (``reload``),
+``GalleryIndex`` loads the active, unexpired subjects' reference embeddings (one quality-weighted
+template per subject, ``watchnet.events.matching.template``) and negative examples of one embedder from
+the store, and reloads when the watchlist changes: at once when told (``reload``),
 or when ``refresh`` sees ``watchlist_state.version`` move (a change made by another process).
 """
 
@@ -22,13 +23,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from watchnet.events.matching import SubjectScores
+from watchnet.events.matching import SubjectScores, templates
 from watchnet.store.schema_watchlist import Subject, SubjectNegative, SubjectPhoto, WatchlistState
 
 _subjects = cast(sa.Table, Subject.__table__)
@@ -178,19 +179,26 @@ class GalleryIndex:
                 for r in rows
             }
             refs = conn.execute(
-                sa.select(_photos.c.subject_id, _photos.c.embedding, _photos.c.dim).where(_photos.c.model == self.model)
+                sa.select(_photos.c.subject_id, _photos.c.embedding, _photos.c.dim, _photos.c.quality)
+                .where(_photos.c.model == self.model)
             ).all()
             negs = conn.execute(
                 sa.select(_negatives.c.subject_id, _negatives.c.embedding, _negatives.c.dim)
                 .where(_negatives.c.model == self.model)
             ).all()
         snapshot = _Snapshot(subjects=subjects, version=version)
-        for index, found in ((snapshot.references, refs), (snapshot.negatives, negs)):
-            found = [r for r in found if int(r.subject_id) in subjects]
+        rows_of: tuple[tuple[VectorIndex, Sequence[Any]], ...] = (
+            (snapshot.references, refs), (snapshot.negatives, negs),
+        )
+        for index, loaded in rows_of:
+            found = [r for r in loaded if int(r.subject_id) in subjects]
             if found:
                 vectors = np.concatenate([from_bytes(r.embedding, int(r.dim)) for r in found])
                 counts = [len(r.embedding) // 4 // int(r.dim) for r in found]
                 owners = np.repeat([int(r.subject_id) for r in found], counts)
+                if index is snapshot.references:  # a subject is matched as one template of its photos
+                    weights = np.repeat([float(r.quality) for r in found], counts)
+                    owners, vectors = templates(owners, vectors, weights)
                 index.replace(owners, vectors)
         self._snapshot = snapshot
         self._checked = time.monotonic()

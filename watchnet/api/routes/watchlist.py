@@ -98,6 +98,8 @@ def _saved(state: ApiState, data: bytes) -> Iterator[Path]:
     path = Path(handle.name)
     try:
         yield path
+    except InputError as exc:  # the temporary file is the server's business: name what the caller sent
+        raise InputError(str(exc).replace(str(path), "the uploaded photo")) from None
     finally:
         path.unlink(missing_ok=True)
 
@@ -205,6 +207,18 @@ async def add_negative(
             return int(watchlist(state).add_negative_photo(subject, path, by=user.name, face_index=face_index))
 
     return NegativeOut(id=await run_in_threadpool(run), subject_id=subject)
+
+
+class AlertFacesIn(Strict):
+    alert_id: int = Field(ge=1, description="A confirmed face alert of this subject")
+
+
+@router.post("/subjects/{subject}/alert-faces", response_model=SubjectOut, responses={400: {}, 404: {}})
+def add_alert_faces(subject: Id, body: AlertFacesIn, request: Request, user: OperatorUser) -> SubjectOut:
+    """Add a confirmed alert's track faces to the subject as one more reference (audited)."""
+    state = get_state(request)
+    _get(state, subject)
+    return subject_out(watchlist(state).add_alert_faces(body.alert_id, by=user.name, subject_id=subject))
 
 
 @router.get("/photos/{photo}/face.jpg", response_class=FileResponse, responses={404: {}})
