@@ -16,12 +16,17 @@ Optional: when the ``rapidocr`` library is importable (it is not a watchnet depe
 are also driven through it, on the same selection rules, to compare with our own pre/post-processing.
 
 Writes bench/results/plates.json. Run: ``.venv/bin/python bench/plates.py``.
+
+``--by-country``: whole-plate exact per camera country set (EU photos with ``[sk, eu]``, Chinese crops and
+the same crops composed into two-row plates with ``[cn]``), split by the labelled plate's country, the
+cost per plate (ms per photo or crop) and a character confusion table; bench/results/plates_by_country.json.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import json
 import os
 import platform
@@ -165,6 +170,7 @@ def score_plates(label: str, plates: list[PlateRead], ms: float, cpu_ms: float) 
         "ms": ms,
         "cpu_ms": cpu_ms,
         "read": [p.text for p in plates],
+        "score": plates[0].score if plates else 0.0,
     }
 
 
@@ -289,5 +295,94 @@ def main() -> None:
     say(f"wrote {RESULTS / 'plates.json'}")
 
 
+#: Camera country sets of the by-country section: (set, camera countries). A Slovak site lists "sk" before
+#: the generic "eu"; a Chinese toll gate lists only "cn".
+CAMERA_SETS: list[tuple[str, list[str]]] = [("eu", ["sk", "eu"]), ("cn", ["cn"]), ("cn two-row", ["cn"])]
+
+
+def plate_country(label: str, candidates: list[str]) -> str:
+    """The first shipped format (of ``candidates``) a label fits: which country a labelled plate is from."""
+    import re
+
+    formats = Settings.load().plates.all_formats()
+    for code in candidates:
+        if any(re.fullmatch(p, label) for p in formats[code]):
+            return code
+    return "other"
+
+
+def confusions(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """label char -> read char counts over same-length wrong reads; '<len>' counts reads of another length."""
+    out: dict[str, int] = {}
+    for row in rows:
+        read = row["read"][0] if row["read"] else ""
+        if read == row["label"]:
+            continue
+        if len(read) != len(row["label"]):
+            out["<len>"] = out.get("<len>", 0) + 1
+            continue
+        for a, b in zip(row["label"], read, strict=True):
+            if a != b:
+                out[f"{a}->{b}"] = out.get(f"{a}->{b}", 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def reliability(rows: list[dict[str, Any]],
+                edges: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 1.01)) -> list[dict]:
+    """Share of best reads that are exactly right per score band: what a read's score means."""
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        band = [r for r in rows if r["read"] and lo <= r["score"] < hi]
+        out.append({"score": [lo, min(hi, 1.0)], "n": len(band),
+                    "exact": round(sum(r["top1"] for r in band) / len(band), 3) if band else None})
+    return out
+
+
+def main_by_country() -> None:
+    """Whole-plate exact per camera country set and per plate country, cost per plate, confusions."""
+    sys.path.insert(0, str(REPO / "tests" / "integration"))
+    from test_small_objects import compose_two_row  # the same composition the two-row test reads
+
+    eu, cn = load_eu(), load_cn()
+    two_row = [(name, compose_two_row(image), label) for name, image, label in cn]
+    report: dict[str, Any] = {"camera_sets": [], "note": "measured while the 2-core machine was shared"}
+    lines = [f"{'set':11s} {'countries':10s} {'plates':>6s} {'exact':>6s} {'folded':>6s} {'ms/plate':>8s} "
+             f"{'cpu ms':>7s}  by plate country"]
+    all_rows: list[dict[str, Any]] = []
+    for name, countries in CAMERA_SETS:
+        say(f"{name} with {countries} ...")
+        reader = PlateReader.from_settings(Settings.load()).for_countries(countries)
+        result = bench_eu(reader, eu) if name == "eu" else bench_cn(reader, two_row if "two-row" in name else cn)
+        rows = result["rows"]
+        by_country: dict[str, list[bool]] = {}
+        for row in rows:
+            code = plate_country(row["label"], ["cn", "sk", "hr", "cz", "pl", "de", "it", "uk", "es", "hu"])
+            by_country.setdefault(code, []).append(bool(row["exact"]))
+        summary_ = result["summary"]
+        per = {k: {"n": len(v), "exact": round(sum(v) / len(v), 3)} for k, v in sorted(by_country.items())}
+        report["camera_sets"].append({"set": name, "countries": countries, "summary": summary_,
+                                      "by_plate_country": per, "confusions": confusions(rows),
+                                      "rows": [{k: r[k] for k in ("file", "label", "read", "exact")} for r in rows]})
+        all_rows += rows
+        lines.append(f"{name:11s} {','.join(countries):10s} {summary_['n']:6d} {summary_['accuracy']:6.2f} "
+                     f"{summary_['accuracy_folded']:6.2f} {summary_['ms_median']:8.1f} {summary_['cpu_ms_median']:7.1f}"
+                     f"  " + ", ".join(f"{k} {v['exact']:.2f} ({v['n']})" for k, v in per.items()))
+    text = "\n".join(lines)
+    print(text)
+    for entry in report["camera_sets"]:
+        top = list(entry["confusions"].items())[:12]
+        print(f"\nconfusions ({entry['set']}): " + ", ".join(f"{k} x{v}" for k, v in top))
+    report["table"] = lines
+    report["reliability"] = reliability(all_rows)
+    print("\nbest-read score band -> share exactly right: " + ", ".join(
+        f"{b['score'][0]:.2f}-{b['score'][1]:.2f}: {b['exact']} ({b['n']})" for b in report["reliability"]))
+    report["load_average_at_end"] = os.getloadavg()
+    (RESULTS / "plates_by_country.json").write_text(json.dumps(report, indent=1, ensure_ascii=False, default=float))
+    say(f"wrote {RESULTS / 'plates_by_country.json'}")
+
+
 if __name__ == "__main__":
-    main()
+    if "--by-country" in sys.argv:
+        main_by_country()
+    else:
+        main()

@@ -29,6 +29,7 @@ import numpy as np
 import supervision as sv
 
 from watchnet.analysis.detect import Detector
+from watchnet.analysis.regions import RegionSearch, draw_searched
 from watchnet.config import CameraConfig, Settings
 from watchnet.errors import WatchnetError
 from watchnet.mot import MotWriter
@@ -441,8 +442,9 @@ class Runner:
                     break
                 if pipeline is None:
                     fps = self._nominal_fps(camera)
+                    search = RegionSearch.for_camera(self.service.detect, self.settings.detector, camera)
                     pipeline = CameraPipeline(
-                        camera, self.settings, self.service.detect, fps,
+                        camera, self.settings, search, fps,
                         snapshot_dir=self.settings.snapshots_dir / self._tag / camera.name,
                         analyzers=self.analyzers(camera) if self.analyzers else (),
                     )
@@ -450,7 +452,7 @@ class Runner:
                     mot = MotWriter(self.options.mot_dir / f"{camera.name}.txt", self.options.mot_classes) \
                         if self.options.mot_dir else None
                     video = _AnnotatedVideo(self.options.annotate_dir / self._tag / f"{camera.name}.mp4",
-                                            self.settings, fps=fps) if self.options.annotate_dir else None
+                                            self.settings, search, fps=fps) if self.options.annotate_dir else None
                 stats.state = "running"
                 shift = (last.index + 1, last.pts + 1.0 / pipeline.tracker.fps) if last is not None else None
                 for frame in source.frames():
@@ -571,7 +573,9 @@ class _AnnotatedVideo:
     between; a person without a known face has the head region blurred.
     """
 
-    def __init__(self, path: Path, settings: Settings | None = None, *, fps: float = 25.0) -> None:
+    def __init__(self, path: Path, settings: Settings | None = None, search: RegionSearch | None = None, *,
+                 fps: float = 25.0) -> None:
+        self._search = search  # outlines the crops the detector searched on detected frames
         self._rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)  # plays at the source's speed
         import av
 
@@ -608,6 +612,8 @@ class _AnnotatedVideo:
             labels = [f"{CLASSES[c]} #{t}" for c, t in zip(tracked.class_id, tracked.tracker_id, strict=True)]
             canvas = self._boxes.annotate(canvas, tracked)
             canvas = self._labels.annotate(canvas, tracked, labels=labels)
+        if self._search is not None and result.detected and self._search.mode != "whole":
+            draw_searched(canvas, self._search.searched)
         canvas = canvas[: self._stream.height, : self._stream.width]
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="bgr24")
         for packet in self._stream.encode(frame):
