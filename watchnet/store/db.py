@@ -187,6 +187,8 @@ def _sqlite_engine(url: URL, cfg: StoreConfig) -> Engine:
     @sa.event.listens_for(engine, "invalidate")
     def _on_reset(_dbapi_connection: Any, record: Any, _detail: Any) -> None:
         writers.release_record(record)  # a connection returned to the pool or dropped never keeps the turn
+        if record is not None and getattr(record, "info", None) is not None:
+            record.info.pop(_IMPLICIT, None)  # an autobegin that never happened must not mark the next one
 
     return engine
 
