@@ -114,6 +114,7 @@ def test_one_ctrl_c_stops_a_run_with_dead_and_stuck_cameras_keeping_its_data(
     left = {e.track_id for e in list_events(engine, kind="left", limit=1000)}
     assert tracks and {t.track_id for t in tracks} <= left  # every track seen was closed and stored
     assert '"run_id"' in out  # the summary was printed: the run ended normally
+    assert "[dead] unreachable" in err and "[pets] running" in err  # progress shows each camera's own state
 
 
 def test_annotated_video_plays_at_the_source_fps(shared_data: Path, settings: Settings, tmp_path: Path) -> None:

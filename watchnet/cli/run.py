@@ -22,13 +22,13 @@ from watchnet.store.recorder import Recorder
 def print_progress(stats: list[CameraStats]) -> None:
     """One line per camera: state, frames, fps, tracks, events (to stderr, so stdout stays clean)."""
     for s in stats:
-        row = s.as_dict()
+        row = s.as_dict()  # the live state: a camera waiting for a dead stream says so
         line = (
-            f"[{s.name}] {s.state:<8} frames={s.frames:<6} fps={row['fps']:<6} detected={s.detected_frames:<5} "
-            f"tracks={s.tracks_total:<4} active={s.tracks_active:<3} events={s.events}"
+            f"[{s.name}] {row['state']:<11} frames={s.frames:<6} fps={row['fps']:<6} "
+            f"detected={s.detected_frames:<5} tracks={s.tracks_total:<4} active={s.tracks_active:<3} events={s.events}"
         )
-        if s.error:
-            line += f"  error: {s.error}"
+        if row["error"]:
+            line += f"  error: {row['error']}"
         print(line, file=sys.stderr, flush=True)
 
 
