@@ -249,7 +249,7 @@ def test_repeated_matches_on_one_camera_update_one_alert(
     assert sink.messages[-1]["alert"]["matches"] == 3 and sink.messages[-1]["alert"]["track_ids"] == [10, 11, 12]
     with engine.connect() as conn:
         blob = conn.execute(sa.text("SELECT embeddings FROM alerts WHERE id = :i"), {"i": group.id}).scalar()
-    assert len(blob) == 6 * 128 * 4  # every track's faces, for a dismissal to turn into negatives
+    assert blob is not None and len(blob) == 6 * 128 * 4  # every track's faces, for a dismissal to turn into negatives
 
     # A match on another camera, one after the window, one after a dismissal: new alerts each.
     lobby = _alert(subject_id, track_id=20)

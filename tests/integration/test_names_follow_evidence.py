@@ -85,6 +85,10 @@ def test_no_track_spans_a_cut_and_no_one_else_is_ever_named(tmp_path: Path, shar
     for tid, frames in spans.items() if cuts_seen else ():
         for cut in LAST_OF_SHOT:
             assert not (min(frames) <= cut < max(frames)), f"track {tid} spans the cut after frame {cut}"
+    for cut in LAST_OF_SHOT if cuts_seen else ():  # people seen after a cut get new ids
+        before = [t for t, frames in spans.items() if min(frames) <= cut]
+        after = [t for t, frames in spans.items() if min(frames) > cut]
+        assert not before or not after or min(after) > max(before)
     for tid, first, last in stored if cuts_seen else ():
         for cut in LAST_OF_SHOT:
             assert not (first <= cut < last), f"stored track {tid} ({first}-{last}) spans the cut after {cut}"

@@ -1,5 +1,5 @@
 """Shot-change detection on real video: the Hamilton clip's cuts, a fixed camera's none, and pictures that
-freeze, go black or pan away (made from real PETS frames)."""
+freeze, go black or pan away (made from real PETS frames); and the tracker's end-all on a change."""
 
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import supervision as sv
 
 from watchnet.analysis.scene import SceneChange, SceneMonitor
-from watchnet.config import SceneConfig
+from watchnet.analysis.track import CameraTracker
+from watchnet.config import SceneConfig, TrackerConfig
+from watchnet.records import CLASS_ID, Frame, TrackEventKind
 
 FPS = 10.0
 
 
 def _frames(path: Path, limit: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
         for i, frame in enumerate(container.decode(video=0)):
             if limit is not None and i >= limit:
                 return
-            yield i, float(frame.pts * stream.time_base), frame.to_ndarray(format="bgr24")
+            yield i, float(frame.time or 0.0), frame.to_ndarray(format="bgr24")
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +91,26 @@ def test_a_camera_that_pans_away_is_a_changed_view_but_a_steady_one_is_not(pets_
     for i, image in enumerate(panned(1)):  # 1 px a frame: drift, not a move
         steady.check(image, i / FPS, i)
     assert steady.changes == []
+
+
+def test_end_all_ends_every_live_track_and_later_ids_are_new(pets_frames: list[np.ndarray]) -> None:
+    def frame(i: int) -> Frame:
+        return Frame("cam", i, i / FPS, 1_000.0 + i / FPS, pets_frames[0])
+
+    def people(xs: list[float]) -> sv.Detections:
+        return sv.Detections(xyxy=np.array([(x, 50, x + 40, 150) for x in xs], np.float32),
+                             confidence=np.full(len(xs), 0.9, np.float32),
+                             class_id=np.full(len(xs), CLASS_ID["person"]))
+
+    tracker = CameraTracker("cam", TrackerConfig(min_consecutive_frames=1), fps=FPS)
+    for i in range(3):
+        tracker.update(frame(i), people([100 + 2 * i, 300 + 2 * i]))
+    before = set(tracker.active)
+    assert len(before) == 2
+    cut = tracker.end_all(frame(3))
+    assert {t.track_id for t in cut.ended} == before and tracker.active == {}
+    assert [e.kind for e in cut.events] == [TrackEventKind.LEFT] * 2
+    for i in range(4, 6):  # the same boxes right after the cut are new people to the tracker
+        update = tracker.update(frame(i), people([106, 306]))
+    assert update.detections.tracker_id is not None and len(update.detections) == 2
+    assert min(int(t) for t in update.detections.tracker_id) > max(before)
