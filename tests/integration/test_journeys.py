@@ -7,6 +7,10 @@ rule; bench/mtmc.py runs the whole pipeline on real footage for the numbers.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +21,11 @@ from fastapi.testclient import TestClient
 
 from watchnet.api import accounts
 from watchnet.api.app import create_app
-from watchnet.config import Settings
+from watchnet.config import CameraConfig, Settings
 from watchnet.events.alerts import AlertManager
 from watchnet.linking import forensic
 from watchnet.linking.service import LinkerService
-from watchnet.records import Alert, Sighting
+from watchnet.records import Alert, Sighting, Track
 from watchnet.store import journeys as repo
 from watchnet.store.audit import export_lines
 from watchnet.store.db import open_store
@@ -256,3 +260,43 @@ def test_an_anonymous_journey_exposes_no_name_and_queries_are_audited(tmp_path: 
     manager.confirm(alert.id, "op")
     named = forensic.journey(engine, settings, actor="op", reason="check", sighting_id=a)
     assert named["name"] == "wanted"
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WATCHNET_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "watchnet", "journeys", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_shows_a_journey_and_exports_it_in_the_ai_city_format(tmp_path: Path) -> None:
+    settings = Settings.load(home=tmp_path / "home")  # no topology declared: every camera may lead anywhere
+    engine = open_store(settings)
+    recorder = Recorder(engine)
+    recorder.upsert_cameras([CameraConfig(name="gate", url="x"), CameraConfig(name="hall", url="x")])
+    run = recorder.start_run({})
+    tracks = []
+    for camera, track_id, start in (("gate", 1, 0.0), ("hall", 2, 20.0)):
+        t0 = T0.timestamp() + start
+        path = [(f, 100.0 + f, 200.0, 40.0, 100.0) for f in range(0, 50, 5)]
+        tracks.append(Track(camera, track_id, "person", 0, 45, t0, t0 + 4.5, path=path))
+    recorder.write(tracks, [], run)
+    store = SightingStore(engine, settings)
+    _a, b = store.write([_sighting("gate", 1, 0, 4.5), _sighting("hall", 2, 20, 24.5)], run_id=run)
+    home = tmp_path / "home"
+    linked = _cli("link", home=home)
+    assert linked.returncode == 0, linked.stderr
+    shown = _cli("show", "--sighting", str(b), "--by", "alice", "--reason", "case 4", home=home)
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert [t["camera"] for t in body["trail"]] == ["gate", "hall"] and body["name"] is None
+    out = tmp_path / "mtmc.txt"
+    exported = _cli("export", "-o", str(out), "--min-cameras", "2", home=home)
+    assert exported.returncode == 0, exported.stderr
+    rows = [line.split() for line in out.read_text().splitlines()]
+    assert len(rows) == 2 * 46  # 10 stored boxes per track, the 36 frames between them interpolated
+    assert {r[0] for r in rows} == {"1", "2"} and len({r[1] for r in rows}) == 1  # one global id
+    first = rows[0]
+    assert first[:7] == ["1", first[1], "0", "80", "150", "40", "100"] and first[7:] == ["-1", "-1"]
+    missing = _cli("show", "--sighting", "999", "--by", "alice", "--reason", "case 4", home=home)
+    assert missing.returncode == 2 and "not in any journey" in missing.stderr and "Traceback" not in missing.stderr

@@ -44,9 +44,7 @@ def show(
 
 @app.command("link")
 @friendly_errors
-def link(
-    sightings_only: Annotated[bool, typer.Option("--once", help="Link what is stored, then exit")] = True,
-) -> None:
+def link() -> None:
     """Link every stored sighting not linked yet (the linker also runs inside `watchnet run`)."""
     settings = Settings.load()
     service = LinkerService(open_store(settings), settings)

@@ -78,6 +78,30 @@ def _plate_edits(a: str, b: str) -> int:
     return prev[-1]
 
 
+def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold: float) -> float:
+    """The highest log-odds ``score_pair`` could give this pair: the appearance and face cues as they
+    are, every other cue at its best. A cheap pre-filter (one dot product), so the full scoring only
+    runs for the few candidates that could still reach ``candidate_at``."""
+    bound = cfg.prior_log_odds + max(cfg.transit_inside, 0.0) + 2 * cfg.colour_same + max(cfg.same_camera, 0.0)
+    cap = cfg.cue_cap
+    face = _cosine(a, b, FACE)
+    if face is not None:
+        bound += _soft(face, face_threshold, cfg.face_scale, 2 * cap)
+    reid = _cosine(a, b, REID)
+    look = reid if reid is not None else _cosine(a, b, APPEARANCE)
+    if look is not None:
+        centre, scale = (cfg.reid_centre, cfg.reid_scale) if reid is not None else (
+            cfg.appearance_centre, cfg.appearance_scale)
+        bound += _soft(look, centre, scale, cap)
+    if a.plate_key and b.plate_key:
+        bound += cfg.plate_same
+    if cfg.gait_scale > 0 and GAIT in a.vectors and GAIT in b.vectors:
+        bound += cap
+    if cfg.learn_min_links:  # a learned transit histogram may add up to the cap
+        bound += max(cap - max(cfg.transit_inside, 0.0), 0.0)
+    return bound
+
+
 def score_pair(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingConfig,
                face_threshold: float) -> Evidence:
     """How likely ``b`` (later) is the same person or vehicle as ``a`` (earlier), with the evidence."""

@@ -15,6 +15,7 @@ learned transit histogram) or cut it (the journey splits into what its remaining
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from watchnet.config import Settings
 from watchnet.errors import InputError
-from watchnet.linking.evidence import Evidence, compatible, score_pair
+from watchnet.linking.evidence import Evidence, ceiling, compatible, score_pair
 from watchnet.linking.topology import Topology
 from watchnet.records import CLASSES
 from watchnet.store import audit
@@ -112,7 +113,10 @@ class Linker:
             limit=cfg.max_candidates,
         )
         scored: list[tuple[Evidence, SightingInfo]] = []
+        floor = math.log(cfg.candidate_at / (1.0 - cfg.candidate_at)) if cfg.candidate_at < 1 else math.inf
         for a in found:
+            if ceiling(a, b, cfg, self.face_threshold) < floor:
+                continue  # cannot reach a candidate whatever the other cues say
             if a.first_seen > b.first_seen:  # only in overlapping views: score in time order
                 ev = score_pair(b, a, self.topology, cfg, self.face_threshold)
             else:

@@ -451,3 +451,34 @@ def list_follows(conn: Connection, active: bool | None = True, limit: int = 100)
     if active is not None:
         query = query.where(_follows.c.active.is_(active))
     return list(conn.execute(query.order_by(_follows.c.id.desc()).limit(limit)).all())
+
+
+def reset_linking(conn: Connection) -> None:
+    """Forget every journey, link, follow and the linker's cursors (a bench relinks from scratch)."""
+    for table in (_hops, _follows, _links, _members, _journeys, _bins, _state):
+        conn.execute(sa.delete(table))
+
+
+def bulk_singletons(conn: Connection, after_id: int, limit: int) -> int:
+    """Put each sighting above ``after_id`` (up to ``limit``) in a journey of its own, in bulk, and move
+    the linker's cursor past them: how a bench fills history without linking it one by one. Returns
+    the last sighting id handled (``after_id`` when none)."""
+    rows = conn.execute(
+        sa.select(_sightings.c.id, _sightings.c.label, _sightings.c.first_seen, _sightings.c.last_seen,
+                  _cameras.c.name).join(_cameras, _cameras.c.id == _sightings.c.camera_id)
+        .where(_sightings.c.id > after_id).order_by(_sightings.c.id).limit(limit)
+    ).all()
+    if not rows:
+        return after_id
+    now = datetime.now(UTC)
+    ids = conn.execute(
+        sa.insert(_journeys).returning(_journeys.c.id, sort_by_parameter_order=True),
+        [{"label": r.label, "first_seen": r.first_seen, "last_seen": r.last_seen, "created_at": now} for r in rows],
+    ).scalars().all()
+    conn.execute(sa.insert(_members), [
+        {"sighting_id": r.id, "journey_id": j, "camera": r.name, "first_seen": r.first_seen, "last_seen": r.last_seen}
+        for r, j in zip(rows, ids, strict=True)
+    ])
+    last = int(rows[-1].id)
+    set_position(conn, "sightings", last)
+    return last
