@@ -162,7 +162,7 @@ def test_cli_prints_json_lines_and_keeps_going_after_a_bad_file(fr: Path, tmp_pa
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [len(line.get("faces", [])) for line in lines] == [2, 0, 1]
     assert "error" in lines[1] and "error" not in lines[0]
-    assert len(lines[2]["faces"][0]["embedding"]) == 128
+    assert len(lines[2]["faces"][0]["embedding"]) == 256  # fused default: dlib 128 + SFace 128
     assert set(lines[0]["faces"][0]) >= {"box", "score", "quality"}
 
 
