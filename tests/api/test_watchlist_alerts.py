@@ -89,6 +89,12 @@ def test_enrol_then_alert_flow(app: FastAPI, clients: dict[str, TestClient], ser
     assert message["type"] == "alert" and message["alert"]["subject"]["name"] == "Lin-Manuel Miranda"
     assert "crop_path" not in message["alert"]
     alert_id = message["alert"]["id"]
+    again = Alert(subject_id=subject["id"], subject_name=subject["name"], kind="face", score=0.97, camera="ham",
+                  track_id=8, timestamp=time.time(), frame_index=99, xyxy=(1.0, 2.0, 30.0, 40.0))
+    assert alert_manager(state).raise_alert(again).id == alert_id  # the same person again: one alert, updated
+    grouped = clients["operator"].get(f"/api/alerts/{alert_id}").json()
+    assert (grouped["matches"], grouped["track_ids"], grouped["score"]) == (2, [7, 8], 0.97)
+    assert grouped["last_seen"] is not None and grouped["track_id"] == 8  # the best match's track and face
 
     first = clients["operator"].post(f"/api/alerts/{alert_id}/confirm", json={"note": "looks like him"})
     assert first.status_code == 200 and first.json()["state"] == "new" and first.json()["confirmations"] == 1
