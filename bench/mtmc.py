@@ -79,13 +79,27 @@ def cut_videos(folder: Path) -> dict[str, Path]:
     return out
 
 
+def _band(camera: str, right: bool, width: float = 40.0) -> list[tuple[float, float]]:
+    x0, x1 = STRIPS[camera]
+    w = x1 - x0
+    left_x = w - width if right else 0.0
+    return [(left_x, 0.0), (left_x + width, 0.0), (left_x + width, 360.0), (left_x, 360.0)]
+
+
 def settings_for(home: Path, videos: dict[str, Path]) -> Settings:
     names = list(STRIPS)
     cameras = []
     for i, name in enumerate(names):
-        near = [n for j, n in enumerate(names) if abs(i - j) == 1]
+        links = []
+        for j, other in enumerate(names):
+            if abs(i - j) != 1:
+                continue
+            # entry/exit zones: the 40 px band on the side that faces the other camera
+            towards = _band(name, right=j > i)
+            arriving = _band(other, right=j < i)
+            links.append({"to": other, "min_s": 0, "max_s": 15, "exit_zone": towards, "entry_zone": arriving})
         cameras.append({"name": name, "url": str(videos[name]), "lat": LAT0, "lon": LON0 + i * STEP_DEG,
-                        "neighbours": [{"to": n, "min_s": 0, "max_s": 15} for n in near]})
+                        "neighbours": links})
     return Settings.load(home=home, cameras=cameras, linking={"enabled": False, "view_radius_m": 5.0})
 
 
@@ -219,7 +233,7 @@ def pair_stats(engine: Any, settings: Settings, identity: dict[int, int], run_id
     with engine.connect() as conn:
         infos = [i for i in repo.new_sightings(conn, 0, 10**6) if i.run_id == run_id and i.id in identity]
     topo = Topology.from_cameras(settings.cameras, settings.linking)
-    cos: dict[str, list[float]] = {"same": [], "different": []}
+    cos: dict[str, list[float]] = {}
     score: dict[str, list[float]] = {"same": [], "different": []}
     for b in infos:
         for a in infos:
@@ -230,15 +244,16 @@ def pair_stats(engine: Any, settings: Settings, identity: dict[int, int], run_id
                 continue
             ev = score_pair(a, b, topo, settings.linking, settings.faces.match_threshold)
             key = "same" if identity[a.id] == identity[b.id] else "different"
-            if "appearance_cosine" in ev.facts:
-                cos[key].append(float(ev.facts["appearance_cosine"]))
+            for kind in ("appearance", "reid"):
+                if f"{kind}_cosine" in ev.facts:
+                    cos.setdefault(f"{kind}_{key}", []).append(float(ev.facts[f"{kind}_cosine"]))
             score[key].append(ev.score)
 
     def q(v: list[float]) -> dict[str, float]:
         return {f"p{p}": round(float(np.percentile(v, p)), 3) for p in (10, 25, 50, 75, 90)} if v else {}
 
     return {"pairs": {k: len(v) for k, v in score.items()},
-            "appearance_cosine": {k: q(v) for k, v in cos.items()}, "link_score": {k: q(v) for k, v in score.items()}}
+            "cosines": {k: q(v) for k, v in cos.items()}, "link_score": {k: q(v) for k, v in score.items()}}
 
 
 def manhunt(engine: Any, settings: Settings, gt: dict[str, np.ndarray], ev: dict[str, Any],

@@ -8,6 +8,7 @@ below. Nothing else in the package reads the environment or hard-codes a tunable
 from __future__ import annotations
 
 import functools
+import itertools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +45,10 @@ class CameraLink(BaseModel):
     to: str = Field(min_length=1, max_length=64, description="Name of the camera that may be reached next")
     min_s: float = Field(default=0.0, ge=0, description="Shortest transit time (leaving here to appearing there)")
     max_s: float = Field(default=60.0, gt=0, description="Longest transit time the linker still considers")
+    exit_zone: list[Point] | None = Field(
+        default=None, min_length=3, description="Polygon (pixels, this camera) where tracks leave towards `to`")
+    entry_zone: list[Point] | None = Field(
+        default=None, min_length=3, description="Polygon (pixels, camera `to`) where they appear there")
 
 
 class CameraConfig(BaseModel):
@@ -413,6 +418,11 @@ class PlatesConfig(BaseModel):
     edit_max_confidence: float = Field(
         default=0.98, ge=0, le=1, description="Characters read surer than this are never swapped or dropped"
     )
+    calibration: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.5, 0.0), (1.0, 1.0)],
+        description="(read score, probability the plate is exactly right) points, linearly interpolated: "
+        "a read's confidence. Fitted by bench/plates.py --by-country (isotonic, shared EU and CN sets)",
+    )
     drop_inner: bool = Field(
         default=True, description="Also fit a format by dropping one inner character (an emblem read as one)"
     )
@@ -439,6 +449,11 @@ class PlatesConfig(BaseModel):
     def _known_countries(self) -> PlatesConfig:
         import re
 
+        points = self.calibration
+        rising = all(b[0] > a[0] and b[1] >= a[1] for a, b in itertools.pairwise(points))
+        if len(points) < 2 or not rising or any(not 0 <= p <= 1 for _, p in points):
+            raise ValueError("plates.calibration: at least two (score, probability) points, scores ascending, "
+                             "probabilities in [0, 1] and not decreasing")
         known = self.all_formats()
         unknown = [c for c in self.countries if c not in known]
         if unknown:
@@ -652,9 +667,9 @@ class LinkingConfig(BaseModel):
     prior_log_odds: float = Field(default=-2.0, description="Log-odds of a link before any evidence")
     link_at: float = Field(default=0.8, gt=0, le=1, description="Probability from which a link is made at once")
     candidate_at: float = Field(default=0.4, gt=0, le=1, description="Probability from which a link is a candidate")
-    appearance_centre: float = Field(default=0.75, description="Appearance cosine where same and other are even")
-    appearance_scale: float = Field(default=20.0, ge=0, description="Log-odds per unit of appearance cosine")
-    reid_centre: float = Field(default=0.6, description="Re-id cosine where same and other are even")
+    appearance_centre: float = Field(default=0.80, description="Colour-layout cosine where same and other are even")
+    appearance_scale: float = Field(default=15.0, ge=0, description="Log-odds per unit of colour-layout cosine")
+    reid_centre: float = Field(default=0.79, description="Re-id cosine where same and other are even")
     reid_scale: float = Field(default=15.0, ge=0, description="Log-odds per unit of re-id cosine")
     face_scale: float = Field(default=25.0, ge=0, description="Log-odds per unit of face cosine (centre: threshold)")
     cue_cap: float = Field(default=6.0, gt=0, description="Largest log-odds one soft cue may add or take")
@@ -666,6 +681,9 @@ class LinkingConfig(BaseModel):
     transit_inside: float = Field(default=1.0, ge=0, description="Log-odds of a gap inside the declared window")
     transit_outside: float = Field(default=-2.0, le=0, description="Log-odds of a gap outside the declared window")
     same_camera: float = Field(default=0.0, description="Log-odds added to a re-entry into the same camera")
+    zone_match: float = Field(default=2.0, ge=0, description="Log-odds when a track left by the declared exit "
+                              "zone and the next appeared in the declared entry zone")
+    zone_miss: float = Field(default=-3.0, le=0, description="Log-odds when declared zones were not used")
     gait_scale: float = Field(default=0.0, ge=0, description="Log-odds per unit of gait cosine (0: cue unused)")
     histogram_bin_s: float = Field(default=2.0, gt=0, description="Bin width of learned transit-time histograms")
     learn_min_links: int = Field(default=5, ge=1, description="Confirmed links a camera pair needs before its "

@@ -8,9 +8,12 @@ and scale live in ``LinkingConfig``; the clip keeps one noisy soft cue from deci
 Hard constraints come first and refuse a link outright: class mismatch, a trip faster than the class
 can move, and a time overlap between cameras whose views do not overlap.
 
-Appearance: the "reid" vector kind when both sightings have it (its dot product is the similarity),
-else the colour-layout "appearance" vector. A gait vector, when a future analyzer stores one as kind
-"gait", is a further cue (``gait_scale`` 0 keeps it unused until it measurably helps).
+Appearance: the "reid" vector kind when both sightings have it (its dot product is the similarity)
+and the colour-layout "appearance" vector, as two cues (on the PETS bench the colour layout separated
+people better than the re-id vector of the day, so neither replaces the other). A gait vector, when a
+future analyzer stores one as kind "gait", is a further cue (``gait_scale`` 0 keeps it unused until it
+measurably helps). Entry/exit zones, where declared for a camera pair, add ``zone_match`` or
+``zone_miss`` from where the earlier track ended and the later one began.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from watchnet.config import LinkingConfig
-from watchnet.linking.topology import Topology
+from watchnet.linking.topology import Topology, inside
 from watchnet.records import VEHICLE_CLASSES
 from watchnet.store.journeys import SightingInfo
 
@@ -82,17 +85,18 @@ def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold
     """The highest log-odds ``score_pair`` could give this pair: the appearance and face cues as they
     are, every other cue at its best. A cheap pre-filter (one dot product), so the full scoring only
     runs for the few candidates that could still reach ``candidate_at``."""
-    bound = cfg.prior_log_odds + max(cfg.transit_inside, 0.0) + 2 * cfg.colour_same + max(cfg.same_camera, 0.0)
+    bound = (cfg.prior_log_odds + max(cfg.transit_inside, 0.0) + 2 * cfg.colour_same + max(cfg.same_camera, 0.0)
+             + cfg.zone_match)
     cap = cfg.cue_cap
     face = _cosine(a, b, FACE)
     if face is not None:
         bound += _soft(face, face_threshold, cfg.face_scale, 2 * cap)
     reid = _cosine(a, b, REID)
-    look = reid if reid is not None else _cosine(a, b, APPEARANCE)
+    if reid is not None:
+        bound += _soft(reid, cfg.reid_centre, cfg.reid_scale, cap)
+    look = _cosine(a, b, APPEARANCE)
     if look is not None:
-        centre, scale = (cfg.reid_centre, cfg.reid_scale) if reid is not None else (
-            cfg.appearance_centre, cfg.appearance_scale)
-        bound += _soft(look, centre, scale, cap)
+        bound += _soft(look, cfg.appearance_centre, cfg.appearance_scale, cap)
     if a.plate_key and b.plate_key:
         bound += cfg.plate_same
     if cfg.gait_scale > 0 and GAIT in a.vectors and GAIT in b.vectors:
@@ -102,9 +106,24 @@ def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold
     return bound
 
 
+def _zones(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingConfig,
+           ends: dict[int, tuple[tuple[float, float], ...]]) -> float | None:
+    """The zone cue: did ``a`` leave by the declared exit zone and ``b`` appear in the entry zone?"""
+    declared = topo.zones.get((a.camera, b.camera))
+    if declared is None or a.id not in ends or b.id not in ends:
+        return None
+    exit_zone, entry_zone = declared
+    ok = (exit_zone is None or inside(ends[a.id][-1], exit_zone)) and (
+        entry_zone is None or inside(ends[b.id][0], entry_zone))
+    return cfg.zone_match if ok else cfg.zone_miss
+
+
 def score_pair(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingConfig,
-               face_threshold: float) -> Evidence:
-    """How likely ``b`` (later) is the same person or vehicle as ``a`` (earlier), with the evidence."""
+               face_threshold: float, ends: dict[int, tuple[tuple[float, float], ...]] | None = None) -> Evidence:
+    """How likely ``b`` (later) is the same person or vehicle as ``a`` (earlier), with the evidence.
+
+    ``ends`` (sighting id -> first and last box centre) feeds the entry/exit zone cue where declared.
+    """
     gap = gap_seconds(a, b)
     facts: dict[str, Any] = {"from": a.camera, "to": b.camera, "gap_s": round(gap, 2)}
     if not compatible(a.label, b.label):
@@ -130,11 +149,10 @@ def score_pair(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingCon
     if reid is not None:
         cues["reid"] = _soft(reid, cfg.reid_centre, cfg.reid_scale, cap)
         facts["reid_cosine"] = round(reid, 3)
-    else:
-        look = _cosine(a, b, APPEARANCE)
-        if look is not None:
-            cues["appearance"] = _soft(look, cfg.appearance_centre, cfg.appearance_scale, cap)
-            facts["appearance_cosine"] = round(look, 3)
+    look = _cosine(a, b, APPEARANCE)
+    if look is not None:
+        cues["appearance"] = _soft(look, cfg.appearance_centre, cfg.appearance_scale, cap)
+        facts["appearance_cosine"] = round(look, 3)
     gait = _cosine(a, b, GAIT)
     if gait is not None and cfg.gait_scale > 0:
         cues["gait"] = _soft(gait, 0.5, cfg.gait_scale, cap)
@@ -155,6 +173,9 @@ def score_pair(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingCon
     if model != "none":
         cues["transit"] = transit
         facts["transit_model"] = model
+    zone = _zones(a, b, topo, cfg, ends or {})
+    if zone is not None:
+        cues["zones"] = zone
     if a.camera == b.camera and cfg.same_camera:
         cues["same_camera"] = cfg.same_camera
     logit = cfg.prior_log_odds + sum(cues.values())

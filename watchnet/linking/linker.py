@@ -114,13 +114,15 @@ class Linker:
         )
         scored: list[tuple[Evidence, SightingInfo]] = []
         floor = math.log(cfg.candidate_at / (1.0 - cfg.candidate_at)) if cfg.candidate_at < 1 else math.inf
+        # cannot reach a candidate whatever the other cues say: not scored in full
+        found = [a for a in found if ceiling(a, b, cfg, self.face_threshold) >= floor]
+        zoned = self.topology.zones and any((a.camera, b.camera) in self.topology.zones for a in found)
+        ends = repo.track_ends(conn, [b, *found]) if zoned else {}
         for a in found:
-            if ceiling(a, b, cfg, self.face_threshold) < floor:
-                continue  # cannot reach a candidate whatever the other cues say
             if a.first_seen > b.first_seen:  # only in overlapping views: score in time order
-                ev = score_pair(b, a, self.topology, cfg, self.face_threshold)
+                ev = score_pair(b, a, self.topology, cfg, self.face_threshold, ends)
             else:
-                ev = score_pair(a, b, self.topology, cfg, self.face_threshold)
+                ev = score_pair(a, b, self.topology, cfg, self.face_threshold, ends)
             if ev.feasible and ev.score >= cfg.candidate_at:
                 scored.append((ev, a))
         scored.sort(key=lambda p: -p[0].score)

@@ -43,6 +43,8 @@ class Topology:
     windows: dict[tuple[str, str], Window] = field(default_factory=dict)
     overlap: set[frozenset[str]] = field(default_factory=set)
     learned: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    zones: dict[tuple[str, str], tuple[list[tuple[float, float]] | None, list[tuple[float, float]] | None]] = field(
+        default_factory=dict)
 
     @classmethod
     def from_cameras(cls, cameras: list[CameraConfig], cfg: LinkingConfig,
@@ -53,6 +55,8 @@ class Topology:
                 topo.positions[cam.name] = (cam.lat, cam.lon)
             for link in cam.neighbours:
                 topo.windows[(cam.name, link.to)] = Window(link.min_s, link.max_s)
+                if link.exit_zone or link.entry_zone:
+                    topo.zones[(cam.name, link.to)] = (link.exit_zone, link.entry_zone)
             for other in cam.overlaps:
                 topo.overlap.add(frozenset((cam.name, other)))
         return topo
@@ -121,3 +125,13 @@ class Topology:
                                              "max_s": (max(hist) + 1) * width})
                 entry.update(trips=trips, typical_s=round(mean, 1))
         return sorted(out.values(), key=lambda e: -int(str(e.get("trips", 0))))
+
+
+def inside(point: tuple[float, float], polygon: list[tuple[float, float]]) -> bool:
+    """Whether a point lies in a polygon (even-odd ray casting)."""
+    x, y = point
+    hit = False
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            hit = not hit
+    return hit

@@ -482,3 +482,24 @@ def bulk_singletons(conn: Connection, after_id: int, limit: int) -> int:
     last = int(rows[-1].id)
     set_position(conn, "sightings", last)
     return last
+
+
+def track_ends(conn: Connection, infos: Sequence[SightingInfo]) -> dict[int, tuple[tuple[float, float], ...]]:
+    """sighting id -> (first, last) box centre of its track's stored path (for entry/exit zones)."""
+    out: dict[int, tuple[tuple[float, float], ...]] = {}
+    keyed = {(i.run_id, i.camera, i.track_id): i.id for i in infos if i.run_id is not None}
+    if not keyed:
+        return out
+    rows = conn.execute(
+        sa.select(_tracks.c.run_id, _cameras.c.name, _tracks.c.track_id, _tracks.c.path)
+        .join(_cameras, _cameras.c.id == _tracks.c.camera_id)
+        .where(_tracks.c.run_id.in_({k[0] for k in keyed}), _cameras.c.name.in_({k[1] for k in keyed}),
+               _tracks.c.track_id.in_({k[2] for k in keyed}))
+    )
+    for run_id, camera, track_id, path in rows:
+        sid = keyed.get((run_id, camera, track_id))
+        if sid is not None and path:
+            points = sorted(path, key=lambda p: p[0])
+            first, last = points[0], points[-1]
+            out[sid] = ((float(first[1]), float(first[2])), (float(last[1]), float(last[2])))
+    return out
