@@ -170,7 +170,8 @@ class PlateRead:
     """One plate found in a picture: normalised text, score in [0, 1], box in picture pixels.
 
     ``raw`` is what the recogniser read, ``country`` the format it fits, ``edits`` the corrections made,
-    ``quality`` how much the picture of the plate is worth in a track's vote (``read_quality``).
+    ``quality`` how much the picture of the plate is worth in a track's vote (``read_quality``), and
+    ``confidence`` the calibrated probability that ``text`` is exactly right (``plates.calibration``).
     """
 
     text: str
@@ -180,6 +181,7 @@ class PlateRead:
     country: str
     edits: int = 0
     quality: float = 1.0
+    confidence: float = 0.0
 
 
 class PlateReader:
@@ -326,7 +328,10 @@ class PlateReader:
         score = read.score * self.config.edit_penalty**fit.edits
         if score < self.config.min_score:
             return None
-        return PlateRead(fit.text, round(score, 4), xyxy, read.text, fit.country, fit.edits, round(quality, 4))
+        points = np.asarray(self.config.calibration, np.float64).reshape(-1, 2)
+        confidence = float(np.interp(score, points[:, 0], points[:, 1]))
+        return PlateRead(fit.text, round(score, 4), xyxy, read.text, fit.country, fit.edits, round(quality, 4),
+                         round(confidence, 4))
 
     def _plate_shaped(self, quad: np.ndarray) -> bool:
         width = float(np.linalg.norm(quad[1] - quad[0]))

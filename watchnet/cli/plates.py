@@ -44,6 +44,7 @@ def _plate_json(plate: PlateRead) -> dict[str, Any]:
         "text": plate.text,
         "box": [round(v, 1) for v in plate.xyxy],
         "score": round(plate.score, 4),
+        "confidence": plate.confidence,
         "country": plate.country,
     }
 
