@@ -15,6 +15,12 @@ first half of each person's crops against the second half; bench/search.py, "rei
 mAP 0.39, track-level rank-1 0.74 (chance 0.05). A coarse HOG block added +0.01 rank-1 for +50 % size
 and was left out. It finds people dressed alike, not the same person in other clothes.
 
+Re-identification (``watchnet.analysis.reid``, when ``reid.enabled``): the ``reid.max_crops`` best
+sampled crops of a track of a ``reid.labels`` class are kept (resized to the model's input, so a track
+holds at most a few hundred kB) and embedded in one batch when the track ends; their weighted mean,
+re-normalised, is the sighting's ``reid_embedding``, whose dot product is the linker's appearance
+similarity.
+
 Faces: only in ``identity_mode == "keep-embeddings"`` (and given a ``FaceAnalyzer``) is the best face of
 a person track embedded and put on its sighting; in "watchlist-only" mode no face is even embedded here.
 
@@ -51,6 +57,7 @@ from watchnet.records import CLASSES, VEHICLE_CLASSES, Alert, Frame, Sighting, T
 if TYPE_CHECKING:
     from watchnet.analysis.faces import FaceAnalyzer
     from watchnet.analysis.plates import PlateReader
+    from watchnet.analysis.reid import ReidEmbedder
     from watchnet.records import Face
 
 # The appearance vector's layout (a stored format: changing it makes old vectors incomparable).
@@ -105,6 +112,7 @@ class _TrackState:
     face: tuple[float, np.ndarray] | None = None
     age_gender: AgeGenderVoter | None = None
     alerted: set[str] = field(default_factory=set)
+    reid_crops: list[tuple[float, np.ndarray]] = field(default_factory=list)
 
 
 class DescribeAnalyzer:
@@ -120,6 +128,7 @@ class DescribeAnalyzer:
         hotlist: Sequence[HotPlate] | Callable[[], Sequence[HotPlate]] = (),
         on_sighting: Callable[[Sighting], None] | None = None,
         age_gender: AgeGenderEstimator | None = None,
+        reid: ReidEmbedder | None = None,
     ) -> None:
         """``age_gender`` lets cameras share one estimator; with the switch on and none given, one is made
         (and a ``FaceAnalyzer`` too if ``faces`` is None). With the switch off both are ignored."""
@@ -137,6 +146,13 @@ class DescribeAnalyzer:
                 faces = FaceAnalyzer(settings)
             self.age_gender = age_gender or AgeGenderEstimator(settings, faces.store)
             self._face_finder = faces
+        self.reid: ReidEmbedder | None = None
+        if settings.reid.enabled:
+            if reid is None:
+                from watchnet.analysis.reid import ReidEmbedder
+
+                reid = ReidEmbedder(settings)
+            self.reid = reid
         self.hotlist = hotlist
         self.on_sighting = on_sighting
         self.thumbnails_dir = thumbnail_dir(settings) / camera.name
@@ -204,7 +220,29 @@ class DescribeAnalyzer:
             face_embedding=state.face[1] if state.face is not None else None,
             appearance_embedding=appearance,
             thumbnail_path=self._save_thumbnail(track, state),
+            reid_embedding=self._reid_embedding(state),
         ))
+
+    def _reid_embedding(self, state: _TrackState) -> np.ndarray | None:
+        """The track's re-id vector: its kept crops embedded in one batch, weighted mean, unit length."""
+        if self.reid is None or not state.reid_crops:
+            return None
+        from watchnet.analysis.reid import track_embedding
+
+        weights = np.asarray([w for w, _ in state.reid_crops], np.float32)
+        return track_embedding(self.reid.embed([c for _, c in state.reid_crops]), weights)
+
+    def _keep_reid_crop(self, state: _TrackState, weight: float, crop: np.ndarray) -> None:
+        """Keep the ``reid.max_crops`` highest-weighted crops, resized to the model input."""
+        assert self.reid is not None
+        kept = state.reid_crops
+        if len(kept) >= self.settings.reid.max_crops:
+            low = min(range(len(kept)), key=lambda i: kept[i][0])
+            if kept[low][0] >= weight:
+                return
+            kept.pop(low)
+        h, w = self.reid.size
+        kept.append((weight, cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)))
 
     # --- one sample --------------------------------------------------------------------------------
     def _sample(
@@ -224,6 +262,8 @@ class DescribeAnalyzer:
             return None
         if not described.get("truncated") and (state.best_crop is None or weight > state.best_crop[0]):
             state.best_crop = (weight, _shrink(crop, self.cfg.thumbnail_side))
+        if self.reid is not None and state.label in self.settings.reid.labels and weight > 0:
+            self._keep_reid_crop(state, weight, crop)
         if state.label == "person":
             vector = appearance_embedding(crop) * weight
             state.appearance = vector if state.appearance is None else state.appearance + vector
@@ -277,7 +317,7 @@ class DescribeAnalyzer:
         if not reads:
             return None
         best = reads[0]
-        state.plates.add(best.text, best.score)
+        state.plates.add(best.text, best.score, best.quality)
         return self._hotlist_alert(frame, box, best.text, best.score, track_id, state)
 
     def _hotlist_alert(

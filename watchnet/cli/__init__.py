@@ -51,6 +51,7 @@ def _register() -> None:
     app.command("detect")(__import__("watchnet.cli.detect", fromlist=["detect"]).detect)
     app.add_typer(retention_cmd.app, name="retention")
     app.add_typer(journeys_cmd.app, name="journeys")
+    app.add_typer(__import__("watchnet.cli.reid", fromlist=["app"]).app, name="reid")
 
 
 _register()

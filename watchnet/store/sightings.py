@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 FACE = "face"
 APPEARANCE = "appearance"
-VECTOR_KINDS = (FACE, APPEARANCE)
+REID = "reid"  # the re-id embedding (watchnet.analysis.reid); its dot product is the linker's similarity
+VECTOR_KINDS = (FACE, APPEARANCE, REID)
 
 _cameras = cast(sa.Table, Camera.__table__)
 _sightings = cast(sa.Table, SightingRecord.__table__)
@@ -146,7 +147,8 @@ class SightingStore:
 
     def _vectors(self, s: Sighting, sighting_id: int) -> list[dict[str, Any]]:
         out = []
-        pairs = ((FACE, s.face_embedding if self.keep_faces else None), (APPEARANCE, s.appearance_embedding))
+        pairs = ((FACE, s.face_embedding if self.keep_faces else None), (APPEARANCE, s.appearance_embedding),
+                 (REID, s.reid_embedding))
         for kind, vector in pairs:
             if vector is None or not np.all(np.isfinite(vector)) or not np.any(vector):
                 continue
