@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.integration.test_exports import SHARPNESS_DROP, decode, load, raise_photo_alert, sharpness
-from watchnet.analysis.blur import head_region
+from watchnet.analysis.blur import ViewerBlur, grow
 from watchnet.api.live import LiveHub
 from watchnet.config import Settings
 from watchnet.exports import ExportTools
@@ -92,20 +92,28 @@ def test_search_export_needs_a_reason_and_a_searcher(app: FastAPI, clients: dict
 
 
 @pytest.mark.slow
-def test_live_private_view_blurs_like_exports(shared_data: Path) -> None:
-    """The viewers' live picture blurs non-matches with the exports' function (head regions, no face detector)."""
+def test_live_private_view_blurs_every_face(shared_data: Path) -> None:
+    """The viewers' live picture blurs every face with the face detector, the (unconfirmed) match's too."""
     settings = Settings.load()
     image = load(shared_data / TWO_PEOPLE)
-    found = ExportTools(settings).detector.detect([image])[0]
+    tools = ExportTools(settings)
+    found = tools.detector.detect([image])[0]
     people = subset(found, np.asarray(found.data["confident"], bool) & (np.asarray(found.class_id) == 0))
     people.tracker_id = np.array([4, 5])
-    hub = LiveHub(settings.api.model_copy(update={"live_max_side": 2000, "live_jpeg_quality": 95}), settings.exports)
+    faces = [f for f in tools.faces.detect(image) if tools.faces.passes_quality(f)]
+    assert len(faces) == 2
+    api = settings.api.model_copy(update={"live_max_side": 2000, "live_jpeg_quality": 95})
+    hub = LiveHub(api, settings.exports, ViewerBlur.from_settings(settings))
     hub.publish(FrameResult(Frame("cam", 0, 0.0, 0.0, image), people, [], [], [], True))
     hub.note_alert(Alert(subject_id=1, subject_name="A", kind="face", score=0.97, camera="cam", track_id=4,
                          timestamp=0.0, frame_index=0))
     private, full = (decode(hub.jpeg("cam", v) or b"") for v in ("private", "full"))
-    heads = [head_region((float(a), float(b), float(c), float(d)), settings.exports.head_fraction)
-             for a, b, c, d in people.xyxy]
-    inner = [(x1 + 10, y1 + 30, x2 - 10, y2) for x1, y1, x2, y2 in heads]  # clear of drawn boxes and labels
-    assert sharpness(private, inner[1]) < sharpness(full, inner[1]) * SHARPNESS_DROP  # the non-match
-    assert sharpness(private, inner[0]) > sharpness(full, inner[0]) * 0.8  # the match
+    for face in faces:
+        inner = grow(face.xyxy, -0.2)  # clear of drawn boxes and labels
+        assert sharpness(private, inner) < sharpness(full, inner) * SHARPNESS_DROP
+    assert not [f for f in tools.faces.detect(private) if tools.faces.passes_quality(f)]
+
+    blind = LiveHub(api, settings.exports)  # no face detector: the viewers' picture is blurred whole
+    blind.publish(FrameResult(Frame("cam", 0, 0.0, 0.0, image), people, [], [], [], True))
+    whole = decode(blind.jpeg("cam", "private") or b"")
+    assert not [f for f in tools.faces.detect(whole) if tools.faces.passes_quality(f)]

@@ -105,8 +105,8 @@ def test_bad_photos_are_refused_with_clear_messages(
     car = shared_data / "plates" / "openalpr_eu" / "eu1.jpg"
     with pytest.raises(InputError, match=r"no face found in .*eu1\.jpg"):
         watchlist.enrol("Nobody", [car], by="alice")
-    with pytest.raises(InputError, match=r"two_people\.jpg contains 2 faces; crop it to the one person or pass "
-                                         r"--face-index"):
+    with pytest.raises(InputError, match=r"two_people\.jpg contains 2 faces; crop it to the one person or choose "
+                                         r"which face to use \(face index 0"):
         watchlist.enrol("Someone", [fr / "two_people.jpg"], by="alice")
     with pytest.raises(InputError, match=r"labels\.csv: not a readable image"):
         watchlist.enrol("Someone", [fr / "labels.csv"], by="alice")

@@ -60,7 +60,7 @@ def test_errors_are_one_line_and_exit_2(home: Path, shared_data: Path) -> None:
     fr = shared_data / "faces" / "face_recognition"
     result = runner.invoke(app, ["add", "Two", "--photo", str(fr / "two_people.jpg"), "--by", "alice"])
     assert result.exit_code == 2
-    assert "contains 2 faces; crop it to the one person or pass --face-index" in result.output
+    assert "contains 2 faces; crop it to the one person or choose which face to use" in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["add", "X", "--photo", str(fr / "labels.csv"), "--by", "alice"])
     assert result.exit_code == 2 and "not a readable image" in result.output

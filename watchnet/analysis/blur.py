@@ -2,6 +2,9 @@
 
 Why one function: a viewer's live picture, an alert's snapshot, a search thumbnail and an annotated video
 must hide the same people the same way, or the weakest of them leaks what the others hide.
+Viewers are stricter than exports: ``ViewerBlur`` hides *every* face (matches too until two people
+confirmed them), searching the whole picture as well as the person boxes, and blurs the whole picture
+when no face detector can run.
 
 Who is hidden: every person box whose track id is not in ``matches``. Where: each face found inside the
 box (``FaceFinder.detect(image, regions=boxes)``, one batched call), or, when none is, the box's top
@@ -103,13 +106,26 @@ def assign_faces(faces: Sequence[Face], boxes: Sequence[Box]) -> list[list[Face]
     return out
 
 
-def find_faces(finder: FaceFinder, image: np.ndarray, boxes: Sequence[Box], whole_frame: bool = False) -> list[Face]:
-    """Faces inside the person boxes (one batched call) and, with ``whole_frame``, anywhere in the image."""
+def find_faces(finder: FaceFinder, image: np.ndarray, boxes: Sequence[Box], whole_frame: bool = False,
+               whole_side: int | None = None) -> list[Face]:
+    """Faces inside the person boxes (one batched call) and, with ``whole_frame``, anywhere in the image
+    (searched at most ``whole_side`` pixels along its longer side when given: cheaper, and big enough for
+    any face large enough to recognise)."""
     faces = finder.detect(image, regions=list(boxes)) if boxes else []
     if whole_frame:
         found = [f.xyxy for f in faces]
-        faces += [f for f in finder.detect(image) if not any(iou(f.xyxy, b) > 0.3 for b in found)]
+        faces += [f for f in _detect_whole(finder, image, whole_side) if not any(iou(f.xyxy, b) > 0.3 for b in found)]
     return faces
+
+
+def _detect_whole(finder: FaceFinder, image: np.ndarray, side: int | None) -> list[Face]:
+    h, w = image.shape[:2]
+    scale = 1.0 if side is None else min(1.0, side / max(h, w))
+    if scale >= 1.0:
+        return finder.detect(image)
+    small = cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return [Face(xyxy=(f.xyxy[0] / scale, f.xyxy[1] / scale, f.xyxy[2] / scale, f.xyxy[3] / scale), score=f.score)
+            for f in finder.detect(small)]
 
 
 def blur_non_matches(
@@ -270,17 +286,20 @@ class _Seen:
 class ViewerBlur:
     """The one function between a viewer and a picture: every face blurred, except confirmed matches.
 
-    Used for the viewers' live picture (per camera, frames in order) and for any stored still a viewer
-    may receive (``still``). Faces are searched inside every person box *and* in the whole picture (at
-    ``faces.detect_max_side``), so a face low in a box or a person the detector has no box for is found
-    too. On a budget: the live picture is searched every ``exports.live_face_every``-th rendered frame,
-    and also at once when a track appears that the last search did not see, when the scene changes (a
-    cut or a camera move: mean grey change of a 32 x 18 thumbnail over ``exports.live_scene_change``)
-    or when the frame is the camera's last for a while (``exact``); in between each track's faces move
-    with its box, loose faces stay put, and every person's head region is blurred as well (generous:
-    a carried face box may lag a turning head). Matches keep their face only if ``keep`` holds their
-    track (the caller passes confirmed matches only). Without a face detector (not installed, failed
-    to load) the whole picture is blurred: fail closed.
+    Used for the viewers' live picture (per camera, frames in order; the snapshot and the MJPEG stream
+    both render through it). Faces are searched inside every person box *and* in the whole picture (at
+    ``exports.viewer_whole_side`` pixels, about a third of the full-size cost), so a face low in a box
+    or a person the detector has no box for is found too.
+
+    On a budget: the live picture is searched every ``exports.live_face_every``-th rendered frame, and
+    at once when a track appears that the last search did not see, when the scene changes (a cut or a
+    camera move: the mean grey change of a 32 x 18 thumbnail exceeds ``exports.live_scene_change``) or
+    when the frame stayed the camera's latest for a while (``exact``). In between, each track's faces
+    move with its box, loose faces stay put, and every person's head region is blurred as well
+    (generous: a carried face box may lag a turning head).
+
+    Matches keep their face only if ``keep`` holds their track (callers pass confirmed matches only).
+    Without a face detector (not installed, failed to load) the whole picture is blurred: fail closed.
     """
 
     def __init__(self, cfg: ExportsConfig, loader: FinderLoader | None) -> None:
@@ -289,7 +308,8 @@ class ViewerBlur:
         self._finder: FaceFinder | None = None
         self._failed = loader is None
         self._seen: dict[str, _Seen] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts and the detector's loading
+        self._camera_locks: dict[str, threading.Lock] = {}  # one camera's frames in order; cameras in parallel
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ViewerBlur:
@@ -305,25 +325,20 @@ class ViewerBlur:
     @property
     def finder(self) -> FaceFinder | None:
         """The face detector, or None when it cannot be loaded (then pictures are blurred whole)."""
-        if self._finder is None and not self._failed and self._loader is not None:
-            try:
-                self._finder = self._loader()
-            except (WatchnetError, OSError) as exc:
-                log.error("viewer pictures: no face detector (%s); blurring them whole", exc)
-                self._failed = True
-        return self._finder
+        with self._lock:
+            if self._finder is None and not self._failed and self._loader is not None:
+                try:
+                    self._finder = self._loader()
+                except (WatchnetError, OSError) as exc:
+                    log.error("viewer pictures: no face detector (%s); blurring them whole", exc)
+                    self._failed = True
+            return self._finder
 
     def forget(self, key: str | None = None) -> None:
         """Drop one camera's remembered faces (its track ids restart), or all."""
         with self._lock:
             for name in [k for k in self._seen if key in (None, k)]:
-                del self._seen[name]
-
-    def still(self, image: np.ndarray, boxes: Sequence[Box] = (), track_ids: Sequence[int] = (),
-              keep: Collection[int] = ()) -> BlurReport:
-        """Blur, in place, every face of a single picture (a stored crop or frame) but the kept tracks'."""
-        with self._lock:
-            return self._search(None, image, list(boxes), [int(t) for t in track_ids], keep)
+                self._seen.pop(name, None)
 
     def __call__(self, key: str, image: np.ndarray, boxes: Sequence[Box] | np.ndarray,
                  track_ids: Sequence[int] | np.ndarray, keep: Collection[int] = (), *,
@@ -331,7 +346,7 @@ class ViewerBlur:
         """Blur, in place, every face of camera ``key``'s frame but the kept tracks' (see the class)."""
         person_boxes: list[Box] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
         ids = [int(t) for t in track_ids]
-        with self._lock:
+        with self._camera_lock(key):
             seen = self._seen.get(key)
             thumb = _thumb(image)
             fresh = seen is None or exact or seen.since + 1 >= max(1, self.cfg.live_face_every) \
@@ -352,22 +367,25 @@ class ViewerBlur:
             report.heads += extra
             return report
 
-    def _search(self, key: str | None, image: np.ndarray, boxes: list[Box], ids: list[int],
+    def _camera_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._camera_locks.setdefault(key, threading.Lock())
+
+    def _search(self, key: str, image: np.ndarray, boxes: list[Box], ids: list[int],
                 keep: Collection[int], thumb: np.ndarray | None = None) -> BlurReport:
         finder = self.finder
         if finder is None:
             blur_everything(image, self.cfg)
             h, w = image.shape[:2]
             return BlurReport(heads=[(0.0, 0.0, float(w), float(h))])
-        faces = find_faces(finder, image, boxes, whole_frame=True)
-        if key is not None:
-            owned = assign_faces(faces, boxes)
-            held = {id(f) for group in owned for f in group}
-            self._seen[key] = _Seen(
-                relative={tid: [_relative(f.xyxy, box) for f in mine]
-                          for mine, box, tid in zip(owned, boxes, ids, strict=True) if mine},
-                loose=[f.xyxy for f in faces if id(f) not in held], tracks=set(ids),
-                thumb=thumb if thumb is not None else _thumb(image))
+        faces = find_faces(finder, image, boxes, whole_frame=True, whole_side=self.cfg.viewer_whole_side)
+        owned = assign_faces(faces, boxes)
+        held = {id(f) for group in owned for f in group}
+        self._seen[key] = _Seen(
+            relative={tid: [_relative(f.xyxy, box) for f in mine]
+                      for mine, box, tid in zip(owned, boxes, ids, strict=True) if mine},
+            loose=[f.xyxy for f in faces if id(f) not in held], tracks=set(ids),
+            thumb=thumb if thumb is not None else _thumb(image))
         return blur_non_matches(image, boxes, ids, keep, self.cfg, faces=faces)
 
 

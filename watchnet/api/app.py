@@ -44,7 +44,7 @@ def create_app(
     """The app for ``settings``; opens (and migrates) the store unless an engine is given."""
     engine = engine or open_store(settings)
     state = ApiState(
-        settings=settings, engine=engine, live=live or LiveHub(settings.api, settings.exports),
+        settings=settings, engine=engine, live=live or LiveHub.from_settings(settings),
         bus=bus or AlertBus(settings.alerts.bus_queue),
         limiter=LoginLimiter(settings.api.login_max_failures, settings.api.login_window_s),
         metrics=ApiMetrics(lambda: state.camera_status(), lambda: state.detector_stats()),
