@@ -111,3 +111,20 @@ def test_a_store_busy_past_its_wait_answers_503_with_retry_after(tmp_path: Path)
     finally:
         other.dispose()
         app.state.watchnet.engine.dispose()
+
+
+def test_no_free_database_connection_answers_503_with_retry_after(tmp_path: Path) -> None:
+    """Every pooled connection busy past ``store.pool_timeout_s``: 503 with Retry-After, not 500."""
+    settings = make_settings(tmp_path / "home", store={"pool_size": 1, "max_overflow": 0, "pool_timeout_s": 0.2})
+    app = create_app(settings)
+    add_users(app)
+    engine = app.state.watchnet.engine
+    try:
+        with TestClient(app) as client:
+            login(client, "admin")
+            with engine.connect():  # the pool's only connection, held
+                busy = client.get("/api/tracks")
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+            assert client.get("/api/tracks").status_code == 200
+    finally:
+        engine.dispose()
