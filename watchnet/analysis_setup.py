@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from watchnet.analysis.age_gender import AgeGenderEstimator
 from watchnet.analysis.describe import HotPlate
 from watchnet.analysis.plates import PlateReader
+from watchnet.analysis.reid import ReidEmbedder
 from watchnet.config import CameraConfig, Settings
 from watchnet.events.alerts import AlertManager
 from watchnet.events.bus import AlertBus
@@ -55,6 +56,7 @@ def build_analysis(
     # One plate reader and one age/gender estimator (when switched on) for all cameras.
     plates = PlateReader.from_settings(settings) if writer is not None else None
     ages = AgeGenderEstimator(settings) if writer is not None and settings.attributes.age_gender else None
+    reid = ReidEmbedder(settings) if writer is not None and settings.reid.enabled else None  # one session for all
     linking = _start_linking(settings, engine, watch.manager) if writer is not None else None
 
     def analyzers(camera: CameraConfig) -> list[TrackAnalyzer]:
@@ -62,7 +64,7 @@ def build_analysis(
         if writer is not None:
             describe = DescribeAnalyzer(camera, settings, plates=plates.for_camera(camera) if plates else None,
                                         faces=watch.analyzer, hotlist=hotlist,
-                                        on_sighting=writer.put, age_gender=ages)
+                                        on_sighting=writer.put, age_gender=ages, reid=reid)
             found.append(_Recorded(describe, watch.manager))
         return found + list(watch.analyzers(camera))
 
