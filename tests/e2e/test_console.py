@@ -94,6 +94,9 @@ def _journey(console: Console, browser: Any, shared_data: Path) -> None:
     # search (reason required, audited)
     olivia.click("nav a[data-view=search]")
     olivia.fill("#search-reason", "e2e case 42")
+    # watchlist-only identity mode: no search by face photo is offered, and the page says why in plain words
+    assert olivia.locator("#search-mode option").all_inner_texts() == ["like"]
+    assert "keeps no face data" in olivia.locator("#search-photo-note").inner_text()
     olivia.select_option("#search-label", "person")
     for _attempt in range(8):  # sightings are written as tracks end; a few seconds in, some have
         olivia.click("#search-form button[type=submit]")
