@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from watchnet.analysis.reid import ReidEmbedder, TrackProjection, similarity
 from watchnet.config import Settings
+from watchnet.errors import InputError
 
 IITD = ("reid", "iitd_two_camera")
 
@@ -138,3 +139,33 @@ def test_pipeline_sightings_carry_a_stored_reid_vector(shared_data: Path, tmp_pa
     expected = {i for i, s in zip(ids, people, strict=True) if s.reid_embedding is not None}
     assert {r.sighting_id for r in rows} == expected
     assert {r.dim for r in rows} == {5120}
+
+
+@pytest.mark.slow
+def test_fit_learns_a_projection_from_video_tracks_that_the_embedder_loads(shared_data: Path, tmp_path: Path) -> None:
+    import av
+
+    from watchnet.reid_fit import fit_projection, site_projection_path
+
+    source = shared_data / "tracking" / "pets09_s2l1" / "pets09_s2l1_view001_480x360_10fps.avi"
+    clip = tmp_path / "clip.mp4"  # the first 15 s: enough tracks, a fraction of the time
+    with av.open(str(source)) as src, av.open(str(clip), "w") as dst:
+        stream = dst.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 480, 360, "yuv420p"
+        for index, frame in enumerate(src.decode(video=0)):
+            if index >= 150:
+                break
+            dst.mux(stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")))
+        dst.mux(stream.encode())
+    settings = Settings.load(home=tmp_path / "home")
+    projection = fit_projection(settings, [clip])
+    assert projection.tracks >= 3 and projection.basis.shape == (16, 5120)
+    assert np.allclose(projection.basis @ projection.basis.T, np.eye(16), atol=1e-4)
+    target = tmp_path / "site.npz"
+    projection.save(target)
+    tuned = Settings.load(home=tmp_path / "home", reid={"projection_path": str(target)})
+    embedder = ReidEmbedder(tuned)
+    assert embedder.projection is not None and embedder.projection.tracks == projection.tracks
+    assert site_projection_path(tuned) == target
+    with pytest.raises(InputError, match="no such video"):
+        fit_projection(settings, [tmp_path / "missing.mp4"])
