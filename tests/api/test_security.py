@@ -79,6 +79,11 @@ def test_upload_errors_name_no_server_path_or_flag(clients: dict[str, TestClient
                                           "until": "2025-01-01T00:00:00Z"})
     assert window.status_code == 400
     details["window"] = window.json()["detail"]
+    for url in ("/api/journeys/links/999/confirm", "/api/journeys/follows/999/stop", "/api/alerts/999/confirm"):
+        unknown = op.post(url, json={})
+        assert unknown.status_code in (400, 404), (url, unknown.text)
+        details[url] = unknown.json()["detail"]
+        assert details[url].startswith("no "), (url, details[url])
     for what, detail in details.items():
         assert "/" not in detail and "--" not in detail and "tmp" not in detail and "`" not in detail, (what, detail)
     caps = op.get("/api/search/capabilities").json()

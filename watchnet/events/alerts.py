@@ -224,7 +224,7 @@ class AlertManager:
         """One alert with its decision history."""
         found = self.store.get(alert_id)
         if found is None:
-            raise InputError(f"no alert with id {alert_id}; see `watchnet alerts list`")
+            raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
         return _info(*found)
 
     def list_alerts(
@@ -249,7 +249,7 @@ class AlertManager:
     # --- internals ------------------------------------------------------------------------------
     def _state(self, alert_id: int, row: Any | None) -> AlertState:
         if row is None:
-            raise InputError(f"no alert with id {alert_id}; see `watchnet alerts list`")
+            raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
         return AlertState(row.state)
 
     def _after(self, alert_id: int, action: str, user: str, details: dict[str, Any]) -> AlertInfo:

@@ -148,7 +148,7 @@ class FollowDesk:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 if repo.follow_row(conn, follow_id) is None:
-                    raise InputError(f"no follow with id {follow_id}; see `watchnet journeys follows`")
+                    raise InputError(f"no follow with id {follow_id}; list the follows to find its id")
                 repo.stop_follow(conn, follow_id)
         audit.record(self.engine, by, "journey.unfollow", f"follow:{follow_id}", {"reason": reason})
         return {"follow": follow_id, "active": False}

@@ -253,7 +253,7 @@ def _actor(by: str) -> str:
 def _link(conn: Connection, link_id: int) -> Any:
     link = repo.link_row(conn, link_id)
     if link is None:
-        raise InputError(f"no link with id {link_id}; see `watchnet journeys show`")
+        raise InputError(f"no link with id {link_id}; show the journey to find its links")
     return link
 
 
