@@ -567,8 +567,9 @@ class Runner:
 class _AnnotatedVideo:
     """Writes a camera's frames with track boxes and ids drawn on, as H.264 MP4 (PyAV).
 
-    With ``exports.blur_faces`` the faces of people who matched no watchlist subject (no face alert on
-    their track so far) are blurred before drawing, by the same ``analysis.blur`` as every other export.
+    With ``exports.blur_faces`` every face is blurred before drawing, by the same ``analysis.blur`` as every
+    other export, watchlist matches included: an export keeps a match's face only once two people have
+    confirmed the alert, which cannot have happened while the video was being written.
     Faces are searched every ``exports.video_face_every``-th frame and carried with their track's box in
     between; a person without a known face has the head region blurred.
     """
@@ -601,7 +602,6 @@ class _AnnotatedVideo:
         canvas = image.copy()
         tracked = result.tracked
         if self._blur is not None:
-            self._blur.matches.update(a.track_id for a in result.alerts if a.kind == "face")
             people = subset(tracked, np.asarray(tracked.class_id) == CLASS_ID["person"]) if len(tracked) else tracked
             ids = people.tracker_id if people.tracker_id is not None else np.full(len(people), -1)
             self._blur(canvas, people.xyxy, ids)
