@@ -189,3 +189,25 @@ def test_confirmed_alert_faces_join_the_subject_and_the_change_is_audited(
     index = GalleryIndex(engine, "fused", reload_s=3600)
     after, _ = run_track(shared_data, settings, fused, index)
     assert min(after) >= 0.765, after
+
+
+def test_changing_the_embedder_reembeds_kept_photos_on_load(
+    fused: FaceAnalyzer, home: Path, tmp_path: Path, engine: sa.Engine, shared_data: Path,
+) -> None:
+    from watchnet.watchlist import face_watch
+
+    old = Settings.load(home=tmp_path / "home", faces={**PINNED, "embedder": "dlib-resnet"})
+    subject = Watchlist(old, engine, FaceAnalyzer(old)).enrol("Jennifer Capriati", [photo(shared_data, ENROLMENT)],
+                                                              by="alice")
+    assert [p.model for p in subject.photos] == ["dlib-resnet"]
+    assert len(GalleryIndex(engine, "fused", reload_s=3600)) == 1  # the subject is there, without fused vectors
+    new = Settings.load(home=tmp_path / "home", faces=PINNED)
+    watch = face_watch(new, engine, analyzer=fused)  # what `watchnet run` and `serve` do on start
+    assert [p.model for p in Watchlist(new, engine).get(subject.id).photos] == ["fused"]
+    probe = centre_face(fused, photo(shared_data, ENROLMENT))
+    assert probe.embedding is not None
+    assert float(watch.index.compare(probe.embedding)[0].reference[0]) > 0.99  # same photo, same vector
+    entries = audit.list_entries(engine, action="watchlist.reembed")
+    assert len(entries) == 1 and entries[0].details["photos"] == 1 and entries[0].details["model"] == "fused"
+    assert Watchlist(new, engine, fused).reembed() == 0  # nothing left to do
+    watch.close(1.0)
