@@ -3,8 +3,9 @@
 Why per track: one person walking past a camera gives dozens of faces of very different quality. The
 analyzer samples a track's face every ``watchlist.sample_every``-th frame the detector saw it (never on
 carried boxes, which are guesses), in the upper part of its box (``faces.region_top``), keeps only faces
-that pass the quality gate, and lets the track vote (``watchnet.events.matching``): one alert per
-(track, subject), however long the person stays.
+that pass the quality gate, and lets the track vote (``watchnet.events.matching``), its faces one by one
+and, from ``faces.template_min_faces`` faces on, its quality-weighted template: one alert per (track,
+subject), however long the person stays.
 
 Privacy: faces of people who match no one stay anonymous and in memory. The ``keep_faces`` best faces of
 a live track (crop + embedding) are held only to give a later alert its best evidence, and are dropped
