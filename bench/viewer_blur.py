@@ -69,7 +69,7 @@ def measure(settings: Settings, faces: FaceAnalyzer, done: list[FrameResult], va
         times.append((time.perf_counter() - started) * 1000)
         assert data is not None
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        found = sum(faces.passes_quality(f) for f in faces.detect(image))
+        found = sum(faces.passes_quality(f) for f in faces.detect(np.asarray(image)))
         usable += int(found > 0)
         leaks += found
     return {"variant": variant, "live_face_every": every if variant == "private" else None,
