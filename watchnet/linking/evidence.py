@@ -81,12 +81,17 @@ def _plate_edits(a: str, b: str) -> int:
     return prev[-1]
 
 
-def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold: float) -> float:
+def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold: float,
+            topo: Topology | None = None) -> float:
     """The highest log-odds ``score_pair`` could give this pair: the appearance and face cues as they
     are, every other cue at its best. A cheap pre-filter (one dot product), so the full scoring only
     runs for the few candidates that could still reach ``candidate_at``."""
-    bound = (cfg.prior_log_odds + max(cfg.transit_inside, 0.0) + 2 * cfg.colour_same + max(cfg.same_camera, 0.0)
-             + cfg.zone_match)
+    pair = (a.camera, b.camera)
+    zones = topo is None or pair in topo.zones
+    learned = topo is None or bool(topo.learned.get(pair))
+    transit = cfg.cue_cap if learned else max(cfg.transit_inside, 0.0)
+    bound = (cfg.prior_log_odds + transit + 2 * cfg.colour_same + max(cfg.same_camera, 0.0)
+             + (cfg.zone_match if zones else 0.0))
     cap = cfg.cue_cap
     face = _cosine(a, b, FACE)
     if face is not None:
@@ -101,8 +106,6 @@ def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold
         bound += cfg.plate_same
     if cfg.gait_scale > 0 and GAIT in a.vectors and GAIT in b.vectors:
         bound += cap
-    if cfg.learn_min_links:  # a learned transit histogram may add up to the cap
-        bound += max(cap - max(cfg.transit_inside, 0.0), 0.0)
     return bound
 
 

@@ -115,7 +115,7 @@ class Linker:
         scored: list[tuple[Evidence, SightingInfo]] = []
         floor = math.log(cfg.candidate_at / (1.0 - cfg.candidate_at)) if cfg.candidate_at < 1 else math.inf
         # cannot reach a candidate whatever the other cues say: not scored in full
-        found = [a for a in found if ceiling(a, b, cfg, self.face_threshold) >= floor]
+        found = [a for a in found if ceiling(a, b, cfg, self.face_threshold, self.topology) >= floor]
         zoned = self.topology.zones and any((a.camera, b.camera) in self.topology.zones for a in found)
         ends = repo.track_ends(conn, [b, *found]) if zoned else {}
         for a in found:
