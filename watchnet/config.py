@@ -715,6 +715,24 @@ class ReidConfig(BaseModel):
     fit_directions: int = Field(default=16, ge=1, le=256, description="Within-track directions `reid fit` removes")
     fit_min_crops: int = Field(default=4, ge=2, description="Least crops a track needs to count in `reid fit`")
 
+class WorkersConfig(BaseModel):
+    """Camera worker processes of ``watchnet serve`` (``watchnet.camera``): isolation, supervision, event log.
+
+    ``process``: cameras run in worker processes (a decoder crash or a hang costs one worker, never the
+    console); ``thread``: cameras run as threads of the console process (one process, least memory).
+    """
+
+    mode: Literal["process", "thread"] = Field(default="process", description="Where serve runs its cameras")
+    cameras_per_worker: int = Field(default=1, ge=1, description="Cameras one worker process runs")
+    heartbeat_s: float = Field(default=1.0, gt=0, description="How often a worker reports its health")
+    heartbeat_timeout_s: float = Field(default=20.0, gt=0, description="Silence after which a worker is hung: killed")
+    restart_initial_s: float = Field(default=0.5, ge=0, description="First pause before restarting a dead worker")
+    restart_max_s: float = Field(default=30.0, gt=0, description="Longest pause (doubles per crash up to this)")
+    stable_s: float = Field(default=60.0, gt=0, description="A worker up this long starts its back-off afresh")
+    stop_grace_s: float = Field(default=8.0, gt=0, description="On stop, wait this long before killing a worker")
+    event_poll_s: float = Field(default=0.2, gt=0, description="Event log poll interval on SQLite (PG: fallback)")
+
+
 class Settings(BaseSettings):
     """The whole configuration of one watchnet deployment."""
 
@@ -751,6 +769,7 @@ class Settings(BaseSettings):
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     reid: ReidConfig = Field(default_factory=ReidConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
 
     @model_validator(mode="after")
     def _unique_camera_names(self) -> Settings:

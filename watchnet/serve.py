@@ -215,7 +215,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     state = app.state.watchnet
     supervisor: PipelineSupervisor | None = None
     flush: Callable[[], None] = _nothing
-    if pipeline:  # even with no camera yet: one added through the API starts at once
+    workers: Any = None
+    if pipeline and settings.workers.mode == "process":  # the console runs no camera code (watchnet.camera)
+        workers = _start_workers(app, settings, engine, loop, max_frames)
+    elif pipeline:  # even with no camera yet: one added through the API starts at once
         supervisor = PipelineSupervisor(settings, engine, state.live, loop=loop, max_frames=max_frames)
         analyzers, flush = analysis(app, supervisor.run_id)
         supervisor.hooks = PipelineHooks(analyzers, on_alert=lambda a: state.metrics.alerts.labels(a.kind).inc())
@@ -231,5 +234,30 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     finally:
         if supervisor is not None:
             supervisor.stop()
+        if workers is not None:
+            workers.stop()
         flush()
         engine.dispose()
+
+
+def _start_workers(app: Any, settings: Settings, engine: Engine, loop: bool, max_frames: int | None) -> Any:
+    """Cameras in supervised worker processes: live frames come through shared memory, alerts through the
+    store's event log, and the journey linker runs here, once, for every worker's sightings."""
+    from watchnet.camera.supervisor import ProcessSupervisor
+
+    state = app.state.watchnet
+    workers = ProcessSupervisor(settings, engine, loop=loop, max_frames=max_frames)
+    state.live.attach(workers)
+    state.camera_status = workers.status
+    state.detector_stats = workers.detector_stats
+    state.on_cameras_changed = workers.reload
+    state.extras["workers"] = workers.workers
+    workers.start()
+    if settings.linking.enabled:  # polls the store's sightings, so it sees every worker's
+        from watchnet.api.backends import alert_manager
+        from watchnet.linking.service import LinkerService
+
+        linker = LinkerService(engine, settings, alert_manager(state))
+        linker.start()
+        workers.on_stop.append(linker.close)
+    return workers

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -33,6 +33,14 @@ from watchnet.records import CLASS_ID, CLASSES, Alert
 Variant = Literal["full", "private"]
 _MAX_MATCHES = 2000
 _PERSON = CLASS_ID["person"]
+
+
+class RemoteFrames(Protocol):
+    """Frames of cameras running in other processes (``watchnet.camera.live_shm``): read on demand only."""
+
+    def cameras(self) -> list[str]: ...
+
+    def read(self, camera: str, known_seq: int) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -61,6 +69,30 @@ class LiveHub:
         self._cache: dict[tuple[str, Variant], tuple[int, bool, bytes]] = {}
         self._lock = threading.Lock()
         self._seq = 0
+        self._remote: RemoteFrames | None = None
+        self._remote_seq: dict[str, int] = {}
+
+    def attach(self, remote: RemoteFrames) -> None:
+        """Take frames of cameras that run in worker processes: each is copied out of its slot only when
+        someone asks for it (snapshot, stream, status), so nothing is done for cameras nobody watches."""
+        self._remote = remote
+
+    def _pull(self, camera: str) -> None:
+        remote = self._remote
+        if remote is None:
+            return
+        frame = remote.read(camera, self._remote_seq.get(camera, -1))
+        if frame is None:
+            return
+        with self._lock:
+            self._remote_seq[camera] = frame.seq
+            self._seq += 1
+            self._latest[camera] = _Latest(self._seq, frame.index, frame.timestamp, time.time(), frame.image,
+                                           frame.xyxy, frame.class_id, frame.tracker_id)
+            for key in [k for k in self._matches if k[0] == camera]:  # the worker's names are the truth
+                del self._matches[key]
+            for tid, name in frame.names.items():
+                self._matches[(camera, tid)] = name
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveHub:
@@ -102,6 +134,7 @@ class LiveHub:
 
     def names(self, camera: str) -> dict[int, str]:
         """The names the live view puts on the boxes of ``camera``'s latest frame, by track id."""
+        self._pull(camera)
         with self._lock:
             latest = self._latest.get(camera)
             if latest is None:
@@ -119,14 +152,17 @@ class LiveHub:
         self.viewer_blur.forget(camera)
 
     def cameras(self) -> list[str]:
+        remote = self._remote.cameras() if self._remote is not None else []
         with self._lock:
-            return sorted(self._latest)
+            return sorted(set(self._latest) | set(remote))
 
     def seq(self, camera: str) -> int | None:
+        self._pull(camera)
         latest = self._latest.get(camera)
         return latest.seq if latest else None
 
     def info(self, camera: str) -> dict[str, float | int] | None:
+        self._pull(camera)
         latest = self._latest.get(camera)
         if latest is None:
             return None
@@ -134,6 +170,7 @@ class LiveHub:
 
     def jpeg(self, camera: str, variant: Variant) -> bytes | None:
         """The latest frame of ``camera`` drawn for ``variant``, as JPEG; None before the first frame."""
+        self._pull(camera)
         with self._lock:
             latest = self._latest.get(camera)
             cached = self._cache.get((camera, variant))

@@ -27,11 +27,20 @@ class _PipelineCollector(Collector):
         frames = CounterMetricFamily("watchnet_frames_processed", "Frames processed per camera", labels=["camera"])
         fps = GaugeMetricFamily("watchnet_camera_fps", "Processing rate per camera (frames/s)", labels=["camera"])
         up = GaugeMetricFamily("watchnet_camera_running", "1 while a camera is running", labels=["camera"])
+        lag = GaugeMetricFamily("watchnet_camera_lag_seconds", "Median capture-to-result lag per camera",
+                                labels=["camera"])
+        restarts = CounterMetricFamily("watchnet_camera_worker_restarts", "Restarts of the worker running a camera",
+                                       labels=["camera", "worker", "node"])
         for name, row in self.status().items():
             frames.add_metric([name], float(row.get("frames") or 0))
             fps.add_metric([name], float(row.get("fps") or 0.0))
             up.add_metric([name], 1.0 if row.get("state") == "running" else 0.0)
-        yield from (frames, fps, up)
+            if row.get("lag_ms_median") is not None:
+                lag.add_metric([name], float(row["lag_ms_median"]) / 1000)
+            if row.get("worker") is not None:  # cameras in worker processes (watchnet.camera)
+                restarts.add_metric([name, str(row["worker"]), str(row.get("node") or "local")],
+                                    float(row.get("worker_restarts") or 0))
+        yield from (frames, fps, up, lag, restarts)
         det = self.detector()
         calls = det.get("calls", 0.0)
         yield CounterMetricFamily("watchnet_detector_frames", "Frames the detector ran on", value=calls)

@@ -18,6 +18,7 @@ from watchnet.api.routes import (
     tracks,
     users,
     watchlist,
+    workers,
 )
 
 
@@ -37,5 +38,5 @@ PUBLIC_PATHS = frozenset({"/api/health", *auth.PUBLIC_PATHS})
 ROUTERS: list[APIRouter] = [
     HEALTH, auth.router, alerts.router, alerts.ws_router, users.router, cameras.router, live.router,
     tracks.router, stats.router, audit.router, mapview.router, search.router, watchlist.router,
-    exports.router, journeys.router,
+    exports.router, journeys.router, workers.router,
 ]

@@ -1,0 +1,19 @@
+"""Health of the camera workers (``watchnet.camera``): which process runs which camera, its restarts,
+heartbeat age, CPU time and node. Empty when the cameras run as threads of the console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from watchnet.api.deps import CAN_OPERATE, get_state, require
+
+router = APIRouter(prefix="/api/workers", tags=["workers"], dependencies=[Depends(require(*CAN_OPERATE, "auditor"))])
+
+
+@router.get("")
+def list_workers(request: Request) -> list[dict[str, Any]]:
+    """One row per worker process (``[]`` without worker processes)."""
+    workers = get_state(request).extras.get("workers")
+    return list(workers()) if callable(workers) else []
