@@ -241,8 +241,9 @@ class DescribeAnalyzer:
             if kept[low][0] >= weight:
                 return
             kept.pop(low)
-        h, w = self.reid.size
-        kept.append((weight, cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)))
+        from watchnet.analysis.reid import resize_crop
+
+        kept.append((weight, resize_crop(crop, *self.reid.size)))
 
     # --- one sample --------------------------------------------------------------------------------
     def _sample(

@@ -53,6 +53,13 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(np.asarray(a, np.float32).ravel(), np.asarray(b, np.float32).ravel()))
 
 
+def resize_crop(crop_bgr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A crop stretched to the model input: area averaging when shrinking, bilinear when enlarging (one
+    rule for ``embed`` and for the crops ``DescribeAnalyzer`` keeps, so both give the same vectors)."""
+    shrink = crop_bgr.shape[0] > height or crop_bgr.shape[1] > width
+    return cv2.resize(crop_bgr, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def _unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
@@ -168,7 +175,7 @@ class ReidEmbedder:
         for i, crop in enumerate(crops):
             if crop.ndim != 3 or crop.shape[2] != 3 or min(crop.shape[:2]) < 4:
                 raise ValueError(f"a re-id crop must be an H x W x 3 image of at least 4 px, got {crop.shape}")
-            rgb = cv2.cvtColor(cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+            rgb = cv2.cvtColor(resize_crop(crop, h, w), cv2.COLOR_BGR2RGB)
             batch[i] = rgb.transpose(2, 0, 1)
         if self.cfg.input_norm == "raw":
             return batch
