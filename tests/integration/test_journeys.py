@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from watchnet.api import accounts
@@ -300,3 +301,21 @@ def test_cli_shows_a_journey_and_exports_it_in_the_ai_city_format(tmp_path: Path
     assert first[:7] == ["1", first[1], "0", "80", "150", "40", "100"] and first[7:] == ["-1", "-1"]
     missing = _cli("show", "--sighting", "999", "--by", "alice", "--reason", "case 4", home=home)
     assert missing.returncode == 2 and "not in any journey" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_retention_purges_journeys_links_and_follows_with_their_sightings(tmp_path: Path) -> None:
+    from watchnet.store.retention import purge
+    from watchnet.store.tables import load_all_tables
+
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    service = LinkerService(engine, settings)
+    _a, b = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 2, 20, 30)])
+    service.step()
+    service.desk.start(b, "alice", "left a bag")
+    report = purge(engine, settings, now=T0 + timedelta(days=settings.retention_days + 1))
+    assert report.rows["journeys"] == 1 and report.rows["follows"] == 1 and report.rows["sightings"] == 2
+    tables = load_all_tables().tables
+    with engine.connect() as conn:
+        for name in ("journeys", "journey_members", "journey_links", "follows", "follow_hops"):
+            assert conn.execute(sa.select(sa.func.count()).select_from(tables[name])).scalar_one() == 0, name

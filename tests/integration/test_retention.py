@@ -96,7 +96,8 @@ def test_purge_removes_expired_rows_files_and_vectors_only(tmp_path: Path, db_ur
     assert len(page.results) == 2 and probe[APPEARANCE].ids.size == 2
 
     dry = purge(engine, settings, dry_run=True)
-    assert dry.rows == {"sightings": 1, "track_events": 1, "tracks": 1, "alerts": 1, "runs": 1}
+    journeys = {"journeys": 0, "journey_links": 0, "follows": 0}  # none made in this test
+    assert dry.rows == {"sightings": 1, "track_events": 1, "tracks": 1, "alerts": 1, "runs": 1, **journeys}
     assert dry.files == len(files["old"])
     assert _counts(engine) == before and all(Path(f).exists() for f in files["old"])
 
@@ -118,7 +119,8 @@ def test_purge_removes_expired_rows_files_and_vectors_only(tmp_path: Path, db_ur
         assert len(page.results) == 1 and api.caches[kind].ids.size == 1
         assert page.results[0].first_seen.date() == NEW.date()
     assert audit.list_entries(engine, action="retention.purge")[0].actor == "retention-test"
-    assert purge(engine, settings).rows == {"sightings": 0, "track_events": 0, "tracks": 0, "alerts": 0, "runs": 0}
+    assert purge(engine, settings).rows == {"sightings": 0, "track_events": 0, "tracks": 0, "alerts": 0, "runs": 0,
+                                            **journeys}
     engine.dispose()
 
 
