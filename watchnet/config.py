@@ -419,9 +419,13 @@ class PlatesConfig(BaseModel):
         default=0.98, ge=0, le=1, description="Characters read surer than this are never swapped or dropped"
     )
     calibration: list[tuple[float, float]] = Field(
-        default_factory=lambda: [(0.5, 0.0), (1.0, 1.0)],
+        default_factory=lambda: [
+            (0.5, 0.0), (0.6, 0.0), (0.7, 0.291), (0.8, 0.696), (0.85, 0.833), (0.9, 0.909), (0.95, 0.962),
+            (1.0, 0.986),
+        ],
         description="(read score, probability the plate is exactly right) points, linearly interpolated: "
-        "a read's confidence. Fitted by bench/plates.py --by-country (isotonic, shared EU and CN sets)",
+        "a read's confidence. Isotonic fit by bench/plates.py --by-country on 137 best reads of the shared EU "
+        "photos ([sk, eu]) and Chinese crops ([cn]); refit on a site's own labelled reads",
     )
     drop_inner: bool = Field(
         default=True, description="Also fit a format by dropping one inner character (an emblem read as one)"
