@@ -146,3 +146,24 @@ def test_shipped_formats_are_data(shared_data: Path) -> None:
     assert "[0-9][A-Z]{3}[0-9]{3}" in formats["us"]  # '@us-ca' expanded
     with (shared_data / "plates" / "lprnet_cn" / "labels.csv").open(encoding="utf-8") as f:
         assert any(row["plate_text"].startswith("皖") for row in csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_annotated_video_outlines_the_searched_tiles(detector: Detector, shared_data: Path, tmp_path: Path) -> None:
+    import av
+
+    from watchnet.runner import Runner, RunOptions
+
+    folder = shared_data / "tracking" / "mot17_mini" / "MOT17-02-FRCNN" / "img1"
+    settings = Settings.load(home=tmp_path / "home", cameras=[{"name": "square", "url": str(folder)}],
+                             exports={"blur_faces": False})
+    Runner(settings, detector, None, RunOptions(annotate_dir=tmp_path / "videos", max_frames=2)).run()
+    video = next((tmp_path / "videos").rglob("square.mp4"))
+    with av.open(str(video)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="bgr24").astype(np.float32)
+    colour = np.array([0, 200, 255], np.float32)  # draw_searched's outline: tiles at x 0-1080 and 840-1920
+
+    def off(x: int) -> float:
+        return float(np.abs(first[100:1000, x] - colour).mean())
+
+    assert off(841) < off(860) - 40 and off(1078) < off(1060) - 40
