@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test setup system-deps models demo-video lint typecheck bench clean
+.PHONY: demo test setup system-deps models demo-video lint typecheck bench clean screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: setup
 
 bench: models
 	$(BIN)/python bench/pipeline.py
+
+# PNGs of every console page at 1600x900 and 390x844 from a real demo run (DATA: the shared test videos)
+DATA ?= ../shared/data
+screenshots: models
+	$(BIN)/python scripts/screenshots.py $(DATA) docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ from watchnet.api.backends import decide
 from watchnet.api.deps import (
     CAN_OPERATE,
     CAN_READ_ALERTS,
+    AlertReader,
     OperatorUser,
     get_state,
     require,
@@ -184,6 +185,59 @@ def crop(alert: Id, request: Request) -> FileResponse:
 def snapshot(alert: Id, request: Request) -> FileResponse:
     """The whole frame at the match (operators see it as recorded)."""
     return _picture(request, alert, "snapshot_path")
+
+
+class EvidenceTrack(BaseModel):
+    sighting_id: int
+    track_id: int
+    first_seen: datetime
+    last_seen: datetime
+    thumbnail: str | None
+
+
+class EvidenceOut(BaseModel):
+    alert: AlertOut
+    photos: list[str] = Field(description="The subject's enrolled reference faces")
+    tracks: list[EvidenceTrack] = Field(description="Stored best crop of each grouped track, in time order")
+    journey: dict[str, Any] | None = Field(default=None, description="The cross-camera journey, when linked")
+    journey_note: str = ""
+
+
+@router.get("/{alert}/evidence", response_model=EvidenceOut, responses={404: {}})
+def evidence(alert: Id, request: Request, user: AlertReader) -> EvidenceOut:
+    """Everything the decision view shows side by side: the alert, the subject's enrolled photos, the
+    stored crops of every grouped track and, for operators, the journey across cameras (audited)."""
+    from watchnet.errors import WatchnetError
+    from watchnet.linking import forensic
+    from watchnet.store import evidence as store
+    from watchnet.store import journeys as repo
+
+    state = get_state(request)
+    out = load_alert(state, alert)
+    photos = [f"/api/watchlist/photos/{p}/face.jpg" for p in
+              (store.subject_photo_ids(state.engine, out.subject_id) if out.subject_id else [])]
+    found = store.alert_sightings(state.engine, out.camera, out.track_ids or [out.track_id], out.at,
+                                  out.last_seen or out.at)
+    tracks = [EvidenceTrack(sighting_id=s.id, track_id=s.track_id, first_seen=s.first_seen, last_seen=s.last_seen,
+                            thumbnail=f"/api/sightings/{s.id}/thumbnail.jpg" if s.has_thumbnail else None)
+              for s in found]
+    journey, note = None, "no stored sighting of this track yet (a track is stored when it ends)"
+    if user.role not in CAN_OPERATE:
+        note = "journeys are shown to operators"
+    elif found:
+        with state.engine.connect() as conn:
+            linked = repo.journeys_of(conn, [s.id for s in found])
+        if linked:
+            sighting = next(s.id for s in found if s.id in linked)
+            try:
+                journey = forensic.journey(state.engine, state.settings, actor=user.name,
+                                           reason=f"alert {alert} decision view", sighting_id=sighting)
+                note = ""
+            except WatchnetError as exc:
+                note = str(exc)
+        else:
+            note = "not linked to other cameras (yet)"
+    return EvidenceOut(alert=out, photos=photos, tracks=tracks, journey=journey, journey_note=note)
 
 
 async def _decide(request: Request, alert: Id, action: str, user: Any, note: str, negative: bool = False) -> AlertOut:

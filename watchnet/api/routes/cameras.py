@@ -157,6 +157,38 @@ def delete_camera(name: str, request: Request, user: AdminUser,
     return Response(status_code=204)
 
 
+class ConnectionTestIn(Strict):
+    url: str = Field(min_length=1, max_length=2048)
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    error: str | None = None
+    kind: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    codec: str | None = None
+
+
+@router.post("/test", response_model=ConnectionTestOut)
+def test_connection(body: ConnectionTestIn, request: Request, user: AdminUser) -> ConnectionTestOut:
+    """Open a stream URL the way a camera would (bounded by the stream timeouts) before saving it (admins).
+
+    Answers 200 either way: ``ok`` false carries the reason, with any password in the URL masked."""
+    from watchnet.errors import WatchnetError
+    from watchnet.sources.factory import probe
+
+    try:
+        info = probe(body.url, get_state(request).settings.stream)
+    except WatchnetError as exc:
+        return ConnectionTestOut(ok=False, error=str(exc).replace(body.url, mask_url(body.url)))
+    fps = info.get("fps")
+    return ConnectionTestOut(ok=True, kind=str(info.get("kind")), width=cast(int | None, info.get("width")),
+                             height=cast(int | None, info.get("height")),
+                             fps=float(cast(float, fps)) if fps else None, codec=cast(str | None, info.get("codec")))
+
+
 def _save(state: ApiState, cam: CameraConfig) -> None:
     Recorder(state.engine).upsert_cameras([cam])
     if state.on_cameras_changed:

@@ -22,6 +22,8 @@ class MapCamera(BaseModel):
     name: str
     lat: float
     lon: float
+    heading: float | None = None
+    fov: float | None = None
 
 
 class MapOut(BaseModel):
@@ -43,6 +45,8 @@ def map_config(request: Request) -> MapOut:
     for c in state.settings.cameras:
         if c.name not in placed and c.lat is not None and c.lon is not None:
             placed[c.name] = MapCamera(name=c.name, lat=c.lat, lon=c.lon)
+        if c.name in placed:  # heading and field of view live in the configuration only
+            placed[c.name].heading, placed[c.name].fov = c.heading, c.fov
     mode = "tiles" if cfg.map_tiles else "plan" if cfg.map_image else "canvas"
     bounds = cfg.map_bounds or _around([(c.lat, c.lon) for c in placed.values()])
     return MapOut(mode=mode, tiles=cfg.map_tiles, attribution=cfg.map_attribution,

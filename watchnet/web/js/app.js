@@ -11,8 +11,11 @@ import * as follow from "./journeys.js";
 import * as stats from "./stats.js";
 import * as audit from "./audit.js";
 import * as users from "./users.js";
+import * as cameras from "./cameras.js";
+import * as timeline from "./timeline.js";
+import { ConnectionMonitor } from "./connection.js";
 
-const VIEWS = { live, alerts, watchlist, search, map, follow, stats, audit, users };
+const VIEWS = { live, alerts, watchlist, search, map, follow, stats, audit, users, cameras, timeline };
 const state = { user: null, feed: null, current: null };
 
 function allowed(link, role) {
@@ -55,7 +58,10 @@ function route() {
     if (a.dataset.view === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   if (state.current?.leave) state.current.leave();
-  const view = clear(document.getElementById("view"));
+  // a fresh element per visit: a view still loading from an earlier visit writes into a detached one
+  const view = document.createElement("div");
+  view.className = "view-body";
+  clear(document.getElementById("view")).append(view);
   state.current = VIEWS[name];
   const rest = location.hash.replace(/^#\/[^/]*\/?/, "");
   state.current.enter(view, { user: state.user, feed: state.feed, arg: decodeURIComponent(rest) }).catch((err) => {
@@ -94,13 +100,27 @@ function toggleSound(event) {
   if (on) AlertFeed.unlockAudio();
 }
 
+function toggleMenu() {
+  const button = document.getElementById("menu-toggle");
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  document.getElementById("nav").classList.toggle("open", open);
+}
+
+function closeMenu() {
+  document.getElementById("menu-toggle").setAttribute("aria-expanded", "false");
+  document.getElementById("nav").classList.remove("open");
+}
+
 async function start() {
   setUnauthorizedHandler(() => { if (state.user) showLogin("Your session ended; log in again."); });
   document.getElementById("login-form").addEventListener("submit", login);
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("sound-toggle").addEventListener("click", toggleSound);
   document.getElementById("alert-banner").addEventListener("click", () => { location.hash = "#/alerts"; });
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => { closeMenu(); route(); });
+  document.getElementById("menu-toggle").addEventListener("click", toggleMenu);
+  new ConnectionMonitor(document.getElementById("conn-banner")).start();
   try {
     await showShell(await api("/api/auth/me"));
   } catch {

@@ -47,8 +47,32 @@ export function background(root, config) {
   root.append(g);
 }
 
+const HEALTH = { running: "#3fbf7f", connecting: "#4ea1ff", reconnecting: "#4ea1ff", unreachable: "#ff5d5d", failed: "#ff5d5d" };
+export function healthColour(state) { return HEALTH[state] || "#f0b429"; }
+
+export function scaleBar(bounds) {
+  // metres across the drawing at its middle latitude, rounded to a 1/2/5 step about a fifth of the width
+  const [[south, west], [north, east]] = bounds;
+  const metres = (east - west) * 111320 * Math.cos(((south + north) / 2) * Math.PI / 180);
+  const target = metres / 5;
+  const p = 10 ** Math.floor(Math.log10(target));
+  const step = [1, 2, 5, 10].map((m) => m * p).filter((m) => m <= target).pop() || p;
+  const px = (step / metres) * W;
+  return svg("g", { id: "map-scale" },
+    svg("rect", { x: 20, y: H - 46, width: px + 20, height: 34, fill: "#000a" }),
+    svg("line", { x1: 30, x2: 30 + px, y1: H - 22, y2: H - 22, stroke: "#fff", "stroke-width": 4 }),
+    svg("text", { x: 30, y: H - 28, fill: "#fff", "font-size": 16 }, step >= 1000 ? `${step / 1000} km` : `${step} m`));
+}
+
+function heading(x, y, deg, fov, colour) {
+  const r = 60, a0 = ((deg - fov / 2 - 90) * Math.PI) / 180, a1 = ((deg + fov / 2 - 90) * Math.PI) / 180;
+  const p0 = [x + r * Math.cos(a0), y + r * Math.sin(a0)], p1 = [x + r * Math.cos(a1), y + r * Math.sin(a1)];
+  return svg("path", { d: `M${x},${y} L${p0} A${r},${r} 0 0 1 ${p1} Z`, fill: colour, "fill-opacity": 0.25, stroke: colour, class: "heading" });
+}
+
 export async function enter(root, { user, arg }) {
-  const config = await api("/api/map");
+  const [config, cams] = await Promise.all([api("/api/map"), api("/api/cameras")]);
+  const states = new Map(cams.map((c) => [c.name, c.status]));
   const canOperate = user.role === "admin" || user.role === "operator";
   root.append(h("div", { class: "toolbar" }, h("h2", {}, "Map"),
     h("span", { class: "muted" }, config.mode === "tiles" ? "tiles" : config.mode === "plan" ? "site plan" : "offline plan (no tiles configured)")));
@@ -67,12 +91,21 @@ export async function enter(root, { user, arg }) {
   for (const cam of config.cameras) {
     const [x, y] = project([cam.lat, cam.lon]);
     where.set(cam.name, [x, y]);
-    camLayer.append(svg("g", { "data-camera": cam.name },
-      svg("circle", { cx: x, cy: y, r: 9, fill: "#4ea1ff", stroke: "#fff", "stroke-width": 2 }),
-      svg("text", { x: x + 13, y: y + 5, fill: "#e3e8ef", "font-size": 18 }, cam.name),
-      svg("title", {}, `${cam.name} (${cam.lat.toFixed(5)}, ${cam.lon.toFixed(5)})`)));
+    const status = states.get(cam.name) || { state: "offline" };
+    const colour = healthColour(status.state);
+    camLayer.append(svg("g", { "data-camera": cam.name, "data-state": status.state },
+      cam.heading === null || cam.heading === undefined ? null : heading(x, y, cam.heading, cam.fov || 60, colour),
+      svg("circle", { cx: x, cy: y, r: 10, fill: colour, stroke: "#fff", "stroke-width": 2 }),
+      svg("text", { x: x + 14, y: y + 6, fill: "#e3e8ef", "font-size": 20, "paint-order": "stroke", stroke: "#000", "stroke-width": 3 }, cam.name),
+      svg("title", {}, `${cam.name}: ${status.state}${status.error ? ` (${status.error})` : ""} (${cam.lat.toFixed(5)}, ${cam.lon.toFixed(5)})`)));
   }
-  root.append(h("div", { class: "map-wrap" }, drawing));
+  drawing.append(scaleBar(config.bounds));
+  const dot = (colour, text) => h("span", {}, h("span", { class: "dot", dataset: {} }), text);
+  const legend = h("div", { class: "legend", id: "map-legend" },
+    [["#3fbf7f", "camera running"], ["#4ea1ff", "connecting / reconnecting"], ["#ff5d5d", "unreachable / failed"], ["#f0b429", "ended / offline"],
+      ["transparent", "wedge: heading and field of view"], ["#ff3b3b", "ring: alerts (count, latest time)"], ["#f0b429", "numbered path: subject's sightings in time order"]]
+      .map(([c, t]) => { const el = dot(c, t); el.firstChild.style.background = c; if (c === "transparent") el.firstChild.style.border = "1px solid #93a0b1"; return el; }));
+  root.append(h("div", { class: "map-wrap" }, drawing), legend);
   if (config.attribution) root.append(h("p", { class: "muted" }, config.attribution));
   if (!canOperate && user.role !== "auditor") return;
 
@@ -80,13 +113,20 @@ export async function enter(root, { user, arg }) {
   try {
     const page = await api(`/api/alerts${query({ limit: 200 })}`);
     const counts = new Map();
-    for (const a of page.items) counts.set(a.camera, (counts.get(a.camera) || 0) + 1);
+    const latest = new Map();
+    for (const a of page.items) {
+      counts.set(a.camera, (counts.get(a.camera) || 0) + 1);
+      const t = a.last_seen || a.at;
+      if (!latest.has(a.camera) || latest.get(a.camera) < t) latest.set(a.camera, t);
+    }
     for (const [name, count] of counts) {
       const pos = where.get(name);
       if (!pos) continue;
+      const r = 16 + Math.min(count, 10) * 2;
       alertLayer.append(svg("g", { "data-alerts": name },
-        svg("circle", { cx: pos[0], cy: pos[1], r: 16 + Math.min(count, 10) * 2, fill: "none", stroke: "#ff3b3b", "stroke-width": 3 }),
-        svg("text", { x: pos[0] - 6, y: pos[1] - 22, fill: "#ff5d5d", "font-size": 16 }, String(count))));
+        svg("circle", { cx: pos[0], cy: pos[1], r, fill: "none", stroke: "#ff3b3b", "stroke-width": 3 }),
+        svg("text", { x: pos[0] - r, y: pos[1] - r - 6, fill: "#ff5d5d", "font-size": 16, "paint-order": "stroke", stroke: "#000", "stroke-width": 3 },
+          `${count} alert${count === 1 ? "" : "s"}, last ${new Date(latest.get(name)).toLocaleTimeString()}`)));
     }
   } catch { /* auditors without alerts */ }
   if (!canOperate) return;
@@ -110,7 +150,8 @@ export async function enter(root, { user, arg }) {
       if (points.length > 1) pathLayer.append(svg("polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#f0b429", "stroke-width": 4, "stroke-dasharray": "10 6" }));
       steps.forEach((r, i) => {
         const [x, y] = where.get(r.camera);
-        pathLayer.append(svg("g", {}, svg("circle", { cx: x, cy: y, r: 14, fill: "#f0b429" }), svg("text", { x: x - 5, y: y + 5, fill: "#000", "font-size": 14 }, String(i + 1))));
+        pathLayer.append(svg("g", {}, svg("circle", { cx: x, cy: y, r: 14, fill: "#f0b429" }), svg("text", { x: x - 5, y: y + 5, fill: "#000", "font-size": 14 }, String(i + 1)),
+          svg("text", { x: x + 16, y: y + 26 + i * 16, fill: "#f0b429", "font-size": 14 }, `${i + 1}: ${new Date(r.first_seen).toLocaleTimeString()}`)));
         list.append(h("li", {}, `${i + 1}. ${when(r.first_seen)} — ${r.camera}`));
       });
       if (!steps.length) list.append(h("li", { class: "muted" }, "No sightings of this subject on placed cameras in the window."));
