@@ -671,6 +671,8 @@ class LinkingConfig(BaseModel):
     prior_log_odds: float = Field(default=-2.0, description="Log-odds of a link before any evidence")
     link_at: float = Field(default=0.8, gt=0, le=1, description="Probability from which a link is made at once")
     candidate_at: float = Field(default=0.4, gt=0, le=1, description="Probability from which a link is a candidate")
+    min_margin: float = Field(default=1.0, ge=0, description="Log-odds by which the best journey must beat the "
+                              "runner-up for an automatic link (else both stay candidates)")
     appearance_centre: float = Field(default=0.80, description="Colour-layout cosine where same and other are even")
     appearance_scale: float = Field(default=15.0, ge=0, description="Log-odds per unit of colour-layout cosine")
     reid_centre: float = Field(default=0.79, description="Re-id cosine where same and other are even")

@@ -127,6 +127,7 @@ class Linker:
                 scored.append((ev, a))
         scored.sort(key=lambda p: -p[0].score)
         journeys = repo.journeys_of(conn, [a.id for _, a in scored])
+        margin_ok = self._clear_winner([(ev.score, journeys.get(a.id)) for ev, a in scored])
         chosen: Joined | None = None
         kept = 0
         seen_journeys: set[int] = set()
@@ -135,7 +136,7 @@ class Linker:
             if journey is None or journey in seen_journeys:
                 continue
             seen_journeys.add(journey)
-            if chosen is None and ev.score >= cfg.link_at:
+            if chosen is None and ev.score >= cfg.link_at and margin_ok:
                 clash = self._clash(conn, journey, b)
                 if clash is None:
                     link_id = repo.insert_link(conn, a.id, b.id, ev.score, "auto", ev.as_dict())
@@ -149,6 +150,18 @@ class Linker:
         if chosen is None:
             chosen = Joined(repo.create_journey(conn, b), b)
         return chosen
+
+    def _clear_winner(self, scored: list[tuple[float, int | None]]) -> bool:
+        """Whether the best journey beats the runner-up journey by ``min_margin`` log-odds (ambiguity check)."""
+        best: dict[int, float] = {}
+        for score, journey in scored:
+            if journey is not None and journey not in best:
+                best[journey] = score
+        top = sorted(best.values(), reverse=True)[:2]
+        if len(top) < 2 or self.cfg.min_margin <= 0:
+            return True
+        logit = [math.log(max(p, 1e-9) / max(1 - p, 1e-9)) for p in top]
+        return logit[0] - logit[1] >= self.cfg.min_margin
 
     def _clash(self, conn: Connection, journey_id: int, b: SightingInfo) -> str | None:
         """Why ``b`` cannot join the journey (a simultaneous track elsewhere), or None."""
