@@ -213,6 +213,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     engine = open_store(settings)
     app = create_app(settings, engine)
     state = app.state.watchnet
+    events = _follow_event_log(state)
     supervisor: PipelineSupervisor | None = None
     flush: Callable[[], None] = _nothing
     workers: Any = None
@@ -236,8 +237,34 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
             supervisor.stop()
         if workers is not None:
             workers.stop()
+        events.close()  # what the cameras logged is handed to the sinks before they close
         flush()
+        if workers is not None or not pipeline:
+            from watchnet.api.backends import alert_manager
+
+            alert_manager(state).shutdown()
         engine.dispose()
+
+
+def _follow_event_log(state: Any) -> Any:
+    """This console hears every process's alerts through the store's event log (``watchnet.store.outbox``):
+    its WebSocket clients get them, and its ``SinkDispatcher`` hands each to each sink once (the alert
+    manager of this process and of the workers then leave the sinks to it)."""
+    from watchnet.api.backends import alert_manager
+    from watchnet.events.dispatch import SinkDispatcher
+
+    manager = alert_manager(state)
+    manager.sinks_from_log = True
+    poll = state.settings.workers.event_poll_s
+    dispatcher = SinkDispatcher(state.engine, manager.sinks, poll_s=poll).start()
+    state.bus.follow(state.engine, poll, on_events=dispatcher.wake)
+
+    class _Events:
+        def close(self) -> None:
+            state.bus.close()
+            dispatcher.close()
+
+    return _Events()
 
 
 def _start_workers(app: Any, settings: Settings, engine: Engine, loop: bool, max_frames: int | None) -> Any:

@@ -126,7 +126,11 @@ def _run(spec: WorkerSpec, settings: Settings, conn: Connection, state: dict[str
     built = None
     try:
         detector = Detector.from_settings(settings)
-        manager = AlertManager.from_settings(settings, engine, None)
+        # the consoles hand the event log to the sinks (watchnet.events.dispatch): none here
+        manager = AlertManager(engine, None, (), confirmations=settings.alerts.confirmations,
+                               group_window_s=settings.alerts.group_window_s,
+                               group_max_faces=settings.alerts.group_max_faces)
+        manager.sinks_from_log = True
         holder: list[Runner] = []
         built = build_analysis(settings, engine, lambda: holder[0].run_id if holder else None, None, manager=manager)
         runner = Runner(settings, detector, Recorder(engine), RunOptions(max_frames=spec.max_frames, loop=spec.loop),

@@ -20,6 +20,7 @@ the same way as ``alert.updated``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watchnet.config import Settings
@@ -36,7 +37,7 @@ from watchnet.events.bus import AlertBus
 from watchnet.events.sinks.base import RAISED, UPDATED, AlertSink, alert_json, payload
 from watchnet.events.sinks.store import AlertStore, DecisionInfo, bump_version, insert_negatives, row_to_alert
 from watchnet.records import Alert, AlertState
-from watchnet.store import audit
+from watchnet.store import audit, outbox
 from watchnet.store.vectors import from_bytes
 
 log = logging.getLogger("watchnet.alerts")
@@ -93,6 +94,8 @@ class AlertManager:
         self.group_window_s = group_window_s
         self.group_max_faces = group_max_faces
         self._audit = audit_log
+        #: True where a ``SinkDispatcher`` hands the event log to the sinks (worker processes, consoles)
+        self.sinks_from_log = False
         self._on_negative = [on_negative] if on_negative else []
 
     @classmethod
@@ -132,25 +135,41 @@ class AlertManager:
         if alert.id is not None:
             return alert
         grouped = False
+        logged: list[int] = []
+
+        def log_event(conn: Connection, alert_id: int, is_group: bool) -> None:
+            """The event, written in the alert's own transaction (``watchnet.store.outbox``)."""
+            if is_group:
+                group = row_to_alert(self.store.row(conn, alert_id))
+                message = payload(UPDATED, group, self._group_extra(group.matches, alert, details))
+            else:
+                body = dataclasses.replace(alert, id=alert_id, last_seen=alert.timestamp, track_ids=(alert.track_id,))
+                message = payload(RAISED, body, {"details": details or {}})
+            logged.append(outbox.append(conn, "alert", message))
+
         try:
             alert.id, grouped = self.store.record(
                 alert, window_s=self.group_window_s, max_faces=self.group_max_faces, embeddings=embeddings,
-                model=model, details=details,
+                model=model, details=details, on_written=log_event,
             )
         except (SQLAlchemyError, StoreError) as exc:
             log.error("could not record alert for %s on %s: %s", alert.subject_name, alert.camera, exc)
+        event_id = logged[-1] if logged else None
         if not grouped:
             alert.last_seen, alert.track_ids = alert.timestamp, (alert.track_id,)
-            self._deliver(RAISED, alert, {"details": details or {}})
+            self._deliver(RAISED, alert, {"details": details or {}}, event_id)
             return alert
         assert alert.id is not None
         group = self.get(alert.id).alert
         alert.matches, alert.last_seen, alert.track_ids = group.matches, group.last_seen, group.track_ids
         alert.state = group.state
-        self._deliver(UPDATED, group, {"group": {"matches": group.matches, "track_id": alert.track_id,
-                                                 "frame_index": alert.frame_index, "score": round(alert.score, 4)},
-                                       "details": details or {}})
+        self._deliver(UPDATED, group, self._group_extra(group.matches, alert, details), event_id)
         return alert
+
+    @staticmethod
+    def _group_extra(matches: int, alert: Alert, details: dict[str, Any] | None) -> dict[str, Any]:
+        return {"group": {"matches": matches, "track_id": alert.track_id, "frame_index": alert.frame_index,
+                          "score": round(alert.score, 4)}, "details": details or {}}
 
     def attach_faces(self, alert_id: int, embeddings: np.ndarray) -> bool:
         """Add a track's later faces to an open alert (near-copies left out); False once decided.
@@ -176,7 +195,9 @@ class AlertManager:
             to_state = AlertState.CONFIRMED if done else AlertState.NEW
             self.store.decide(conn, alert_id, action="confirm", actor=user, from_state=state, to_state=to_state,
                               note=note)
-        return self._after(alert_id, "confirm", user, {"state": str(to_state), "note": note})
+            extra = {"state": str(to_state), "note": note}
+            event_id = self._log_decision(conn, alert_id, "confirm", user, extra)
+        return self._after(alert_id, "confirm", user, extra, event_id)
 
     def dismiss(self, alert_id: int, user: str, add_negative: bool = False, note: str = "") -> AlertInfo:
         """Mark a false match; with ``add_negative`` its faces become negative examples of the subject."""
@@ -200,10 +221,12 @@ class AlertManager:
             self.store.decide(conn, alert_id, action="dismiss", actor=user, from_state=state,
                               to_state=AlertState.DISMISSED, note=note, clear_embeddings=True)
             subject_id = row.subject_id
+            extra = {"negatives_added": added, "note": note}
+            event_id = self._log_decision(conn, alert_id, "dismiss", user, extra)
         if added and subject_id is not None:
             for hook in self._on_negative:
                 hook(int(subject_id))
-        return self._after(alert_id, "dismiss", user, {"negatives_added": added, "note": note})
+        return self._after(alert_id, "dismiss", user, extra, event_id)
 
     def close(self, alert_id: int, user: str, note: str = "") -> AlertInfo:
         """Close a confirmed alert (the matter is dealt with)."""
@@ -217,7 +240,8 @@ class AlertManager:
                 raise AlertDecisionError(message)
             self.store.decide(conn, alert_id, action="close", actor=user, from_state=state,
                               to_state=AlertState.CLOSED, note=note, clear_embeddings=True)
-        return self._after(alert_id, "close", user, {"note": note})
+            event_id = self._log_decision(conn, alert_id, "close", user, {"note": note})
+        return self._after(alert_id, "close", user, {"note": note}, event_id)
 
     # --- reading --------------------------------------------------------------------------------
     def get(self, alert_id: int) -> AlertInfo:
@@ -252,18 +276,35 @@ class AlertManager:
             raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
         return AlertState(row.state)
 
-    def _after(self, alert_id: int, action: str, user: str, details: dict[str, Any]) -> AlertInfo:
+    def _log_decision(self, conn: Connection, alert_id: int, action: str, user: str, details: dict[str, Any],
+                      ) -> int:
+        """The decision's event, in the decision's transaction."""
+        alert = row_to_alert(self.store.row(conn, alert_id))
+        return outbox.append(conn, "alert", payload(UPDATED, alert, self._decision_extra(action, user, details)))
+
+    @staticmethod
+    def _decision_extra(action: str, user: str, details: dict[str, Any]) -> dict[str, Any]:
+        return {"decision": {"action": action, "actor": user, **details}}
+
+    def _after(self, alert_id: int, action: str, user: str, details: dict[str, Any], event_id: int | None = None,
+               ) -> AlertInfo:
         info = self.get(alert_id)
         if self._audit is not None:
             self._audit(self.engine, user, f"alert.{action}", f"alert:{alert_id}",
                         {**details, "subject": info.alert.subject_name})
-        self._deliver(UPDATED, info.alert, {"decision": {"action": action, "actor": user, **details}})
+        self._deliver(UPDATED, info.alert, self._decision_extra(action, user, details), event_id)
         return info
 
-    def _deliver(self, event: str, alert: Alert, extra: dict[str, Any]) -> None:
+    def _deliver(self, event: str, alert: Alert, extra: dict[str, Any], event_id: int | None = None) -> None:
+        """Publish at once in this process (the bus drops the event's later copy from the log) and hand it to
+        the sinks, unless ``sinks_from_log`` (then the consoles' ``SinkDispatcher`` delivers from the log)."""
         if self.bus is not None:
-            self.bus.publish(alert)
+            self.bus.publish(alert, event_id)
+        if self.sinks_from_log and event_id is not None:
+            return
         message = payload(event, alert, extra)
+        if event_id is not None:
+            message["event_id"] = event_id
         for sink in self.sinks:
             try:
                 sink.deliver(message)

@@ -9,7 +9,7 @@ so two operators deciding at the same moment are serialised and see each other's
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -123,12 +123,14 @@ class AlertStore:
     def record(
         self, alert: Alert, *, window_s: float, max_faces: int, embeddings: np.ndarray | None = None,
         model: str | None = None, details: dict[str, Any] | None = None,
+        on_written: Callable[[Connection, int, bool], None] | None = None,
     ) -> tuple[int, bool]:
         """Record a match: into the open alert of the same subject, camera and kind whose last match is at
         most ``window_s`` before this one (a group update), else as a new alert. Returns (id, grouped).
 
         A group keeps the first match's time (``at``), counts matches, moves ``last_seen``, lists every
         track, merges the faces, and takes the pictures, score and box of its best-scoring match.
+        ``on_written(conn, id, grouped)`` runs inside the same transaction (the event log's append).
         """
         at = datetime.fromtimestamp(alert.timestamp, UTC)
         with write_transaction(self.engine) as conn:
@@ -146,7 +148,10 @@ class AlertStore:
                     query = query.with_for_update()
                 row = conn.execute(query).first()
             if row is None:
-                return self._insert(conn, alert, embeddings, model, details), False
+                new_id = self._insert(conn, alert, embeddings, model, details)
+                if on_written is not None:
+                    on_written(conn, new_id, False)
+                return new_id, False
             tracks = [int(t) for t in (row.track_ids or [row.track_id])]
             values: dict[str, Any] = {
                 "matches": int(row.matches) + 1, "last_seen": max(row.last_seen or row.at, at),
@@ -164,6 +169,8 @@ class AlertStore:
                 dim = int((row.details or {}).get("embedding_dim") or np.atleast_2d(embeddings).shape[1])
                 values["embeddings"] = to_bytes(merge_vectors(row.embeddings, dim, embeddings, max_faces))
             conn.execute(_alerts.update().where(_alerts.c.id == row.id).values(**values))
+            if on_written is not None:
+                on_written(conn, int(row.id), True)
             return int(row.id), True
 
     def _insert(
@@ -214,6 +221,10 @@ class AlertStore:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             yield conn, conn.execute(query).first()
+
+    def row(self, conn: Connection, alert_id: int) -> Any | None:
+        """The alert's row as written so far in ``conn``'s transaction."""
+        return conn.execute(sa.select(_alerts).where(_alerts.c.id == alert_id)).first()
 
     def decisions(self, conn: Connection, alert_id: int) -> list[DecisionInfo]:
         rows = conn.execute(

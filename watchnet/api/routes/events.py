@@ -1,0 +1,92 @@
+"""The event log over the API: alerts raised and decided in any process (camera workers, other consoles,
+``watchnet run``), resumable by id.
+
+``GET /api/events?after=ID`` reads the log; ``WS /api/events/ws?after=ID`` first sends every alert event
+after ``ID`` (what a client missed while disconnected, or while this console was down), then the live
+ones, each exactly once, in id order: ``{"type": "alert", "event_id": N, "alert": {...}}``. A client keeps
+the last ``event_id`` it got and reconnects with ``after`` set to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
+
+from watchnet.api.deps import CAN_READ_ALERTS, get_state, require, websocket_user
+from watchnet.api.routes.alerts import live_message
+from watchnet.events.bus import alert_from_json
+from watchnet.records import Alert
+from watchnet.store import outbox
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+CATCH_UP_BATCH = 500
+
+
+def event_message(event_id: int, alert: Alert) -> dict[str, Any]:
+    return {**live_message(alert), "event_id": event_id}
+
+
+@router.get("", dependencies=[Depends(require(*CAN_READ_ALERTS))])
+def list_events(request: Request, after: int = Query(default=0, ge=0),
+                limit: int = Query(default=100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """Alert events after ``after``, oldest first."""
+    events = outbox.read_after(get_state(request).engine, after, limit, topics=["alert"])
+    return [event_message(e.id, alert_from_json(e.payload["alert"])) for e in events]
+
+
+@router.websocket("/ws")
+async def events_ws(websocket: WebSocket, after: int | None = None) -> None:
+    """Catch up from ``after`` (default: only new events), then stream live alert events."""
+    state = get_state(websocket)
+    user = await run_in_threadpool(websocket_user, websocket, CAN_READ_ALERTS)
+    if user is None:
+        await websocket.close(code=1008, reason="log in with a role that may read alerts")
+        return
+    await websocket.accept()
+    receiver = asyncio.create_task(_drain(websocket))
+    try:
+        async with state.bus.subscribe() as alerts:  # subscribed before reading: nothing falls between
+            sent = after if after is not None else await run_in_threadpool(outbox.last_id, state.engine)
+            sent = await _send_after(websocket, state.engine, sent)
+            stream = aiter(alerts)
+            getter: asyncio.Task[Alert] | None = None
+            while not receiver.done() and not state.closing.is_set():
+                getter = getter or asyncio.ensure_future(anext(stream))
+                done, _ = await asyncio.wait({getter, receiver}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    if getter.exception() is not None:
+                        break
+                    getter = None
+                    # the bus only says "something happened": the log gives every event once and in id order
+                    # (an event of this process can reach the bus before an earlier one of another process)
+                    sent = await _send_after(websocket, state.engine, sent)
+            if getter is not None:
+                getter.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+async def _send_after(websocket: WebSocket, engine: Any, sent: int) -> int:
+    """Send every alert event after ``sent``; returns the last id sent."""
+    while True:
+        events = await run_in_threadpool(outbox.read_after, engine, sent, CATCH_UP_BATCH, ["alert"])
+        for event in events:
+            await websocket.send_json(event_message(event.id, alert_from_json(event.payload["alert"])))
+            sent = event.id
+        if len(events) < CATCH_UP_BATCH:
+            return sent
+
+
+async def _drain(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()
