@@ -319,3 +319,41 @@ def test_retention_purges_journeys_links_and_follows_with_their_sightings(tmp_pa
     with engine.connect() as conn:
         for name in ("journeys", "journey_members", "journey_links", "follows", "follow_hops"):
             assert conn.execute(sa.select(sa.func.count()).select_from(tables[name])).scalar_one() == 0, name
+
+
+@pytest.mark.slow
+def test_watchnet_run_links_real_tracks_across_two_region_cameras(shared_data: Path, tmp_path: Path) -> None:
+    """PETS S2.L1 cut into a west and an east camera (20 s): the linker inside `watchnet run` joins
+    people walking from one view into the other, and only with a feasible gap."""
+    video = shared_data / "tracking" / "pets09_s2l1" / "pets09_s2l1_view001_480x360_10fps.avi"
+    for name, crop in (("west", "320:360:0:0"), ("east", "160:360:320:0")):
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-an", "-fps_mode", "passthrough",
+                        "-frames:v", "200", "-vf", f"crop={crop}", "-c:v", "libx264", "-preset", "veryfast",
+                        str(tmp_path / f"{name}.mp4")], check=True, timeout=120)
+    config = tmp_path / "cameras.yaml"
+    config.write_text(
+        "cameras:\n"
+        f"  - {{name: west, url: {tmp_path / 'west.mp4'}, lat: 48.15, lon: 17.1,"
+        " neighbours: [{to: east, min_s: 0, max_s: 10}]}\n"
+        f"  - {{name: east, url: {tmp_path / 'east.mp4'}, lat: 48.15, lon: 17.1001,"
+        " neighbours: [{to: west, min_s: 0, max_s: 10}]}\n"
+        "linking: {view_radius_m: 5}\n", encoding="utf-8")
+    home = tmp_path / "home"
+    env = {**os.environ, "WATCHNET_HOME": str(home)}
+    ran = subprocess.run([sys.executable, "-m", "watchnet", "run", str(config)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    settings = Settings.load(config, home=home)
+    engine = open_store(settings)
+    with engine.connect() as conn:
+        infos = {i.id: i for i in repo.new_sightings(conn, 0, 10_000)}
+        links = repo.links_touching(conn, list(infos), ["auto"])
+    assert len(infos) >= 10
+    crossing = [lk for lk in links if infos[lk.src_id].camera != infos[lk.dst_id].camera]
+    assert crossing, "nobody was followed from one camera into the other"
+    for lk in crossing:
+        gap = (infos[lk.dst_id].first_seen - infos[lk.src_id].last_seen).total_seconds()
+        assert -settings.linking.overlap_slack_s <= gap <= settings.linking.window_s
+        assert lk.score >= settings.linking.link_at
+    view = forensic.journey(engine, settings, actor="t", reason="test", sighting_id=int(crossing[0].dst_id))
+    assert view["cameras"] == ["east", "west"] and view["name"] is None
