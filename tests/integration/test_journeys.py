@@ -159,8 +159,8 @@ def test_vehicles_link_by_plate(tmp_path: Path) -> None:
     assert link is not None and link.evidence["cues"]["plate"] == settings.linking.plate_same
 
 
-def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(tmp_path: Path, db_url: str) -> None:
+    settings = _settings(tmp_path, database_url=db_url)  # SQLite and PostgreSQL
     engine, store = _store(settings)
     service = LinkerService(engine, settings)
     a, b, c = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 2, 20, 30), _sighting("yard", 3, 40, 50)])
@@ -188,10 +188,11 @@ def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(t
 
 
 def test_followed_subject_keeps_being_followed_where_the_face_is_not_visible(
-    tmp_path: Path, shared_data: Path,
+    tmp_path: Path, shared_data: Path, db_url: str,
 ) -> None:
     # the footage is from earlier today: let alerts wait for their sightings as long as needed
-    settings = _settings(tmp_path, identity_mode="keep-embeddings", linking={"alert_wait_s": 1e9})
+    settings = _settings(tmp_path, identity_mode="keep-embeddings", linking={"alert_wait_s": 1e9},
+                         database_url=db_url)
     engine, store = _store(settings)
     sink = ListSink()
     manager = AlertManager(engine, sinks=[sink], confirmations=1)
