@@ -108,7 +108,9 @@ def test_dismissal_with_negative_stores_the_faces_and_clears_them_from_the_alert
     index = GalleryIndex(engine, settings.faces.embedder, reload_s=3600)
     manager = AlertManager(engine, on_negative=lambda _sid: index.reload())
     before = index.version
-    faces = np.random.default_rng(1).normal(size=(3, 128)).astype(np.float32)
+    with engine.connect() as conn:  # the configured embedder's size (128 for dlib-resnet, 256 fused)
+        dim = int(conn.execute(sa.text("SELECT dim FROM subject_photos")).scalars().first())
+    faces = np.random.default_rng(1).normal(size=(3, dim)).astype(np.float32)
     alert = manager.raise_alert(_alert(subject_id), embeddings=faces, model=settings.faces.embedder)
     assert alert.id is not None
     info = manager.dismiss(alert.id, "alice", add_negative=True, note="a look-alike")
@@ -117,7 +119,7 @@ def test_dismissal_with_negative_stores_the_faces_and_clears_them_from_the_alert
     with engine.connect() as conn:
         negatives = conn.execute(sa.text("SELECT source, dim, added_by FROM subject_negatives")).all()
         stored = conn.execute(sa.text("SELECT embeddings FROM alerts WHERE id = :i"), {"i": alert.id}).scalar()
-    assert [tuple(n) for n in negatives] == [(f"alert:{alert.id}", 128, "alice")] * 3
+    assert [tuple(n) for n in negatives] == [(f"alert:{alert.id}", dim, "alice")] * 3
     assert stored is None
     [scores] = index.compare(faces[:1])
     assert scores.negative[0] == pytest.approx(1.0, abs=1e-5)
