@@ -96,6 +96,10 @@ class ProcessSupervisor:
 
     # --- control ------------------------------------------------------------------------------------
     def start(self) -> None:
+        from watchnet.store.recorder import Recorder
+
+        # the config's cameras go into the store first: from now on the store's table is the one truth
+        Recorder(self.engine).upsert_cameras(self.settings.cameras)
         cameras = wanted_cameras(self.settings, self.engine, first=True)
         with self._lock:
             for i in range(0, len(cameras), self.cfg.cameras_per_worker):

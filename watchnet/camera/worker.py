@@ -109,49 +109,71 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
         send({"type": "exit", "worker": spec.worker_id, "pid": os.getpid()})
 
 
-def _run(spec: WorkerSpec, settings: Settings, conn: Connection, state: dict[str, Any], stop: threading.Event) -> None:
-    from watchnet.analysis.detect import Detector
-    from watchnet.analysis_setup import build_analysis
-    from watchnet.events.alerts import AlertManager
-    from watchnet.runner import Runner, RunOptions
-    from watchnet.store.db import open_store
-    from watchnet.store.recorder import Recorder
+class CameraHost:
+    """A runner with everything a camera needs outside the console: store, detector, analyzers (alerts go
+    to the event log, not to sinks), live slots. Shared by worker processes and Ray camera actors."""
 
+    def __init__(self, settings: Settings, cameras: list[CameraConfig], *, loop: bool = False,
+                 max_frames: int | None = None, slot_prefix: str | None = None, detector: Any = None) -> None:
+        from watchnet.analysis.detect import Detector
+        from watchnet.analysis_setup import build_analysis
+        from watchnet.events.alerts import AlertManager
+        from watchnet.runner import Runner, RunOptions
+        from watchnet.store.db import open_store
+        from watchnet.store.recorder import Recorder
+
+        # the linker reads every camera's sightings: it runs once, beside the console, not in each worker
+        settings = settings.model_copy(update={"cameras": cameras,
+                                               "linking": settings.linking.model_copy(update={"enabled": False})})
+        self.engine = open_store(settings)
+        self.live = _Live(settings, slot_prefix) if slot_prefix else None
+        self.built: Any = None
+        try:
+            # the consoles hand the event log to the sinks (watchnet.events.dispatch): none here
+            manager = AlertManager(self.engine, None, (), confirmations=settings.alerts.confirmations,
+                                   group_window_s=settings.alerts.group_window_s,
+                                   group_max_faces=settings.alerts.group_max_faces)
+            manager.sinks_from_log = True
+            holder: list[Runner] = []
+            self.built = build_analysis(settings, self.engine, lambda: holder[0].run_id if holder else None, None,
+                                        manager=manager)
+            live = self.live
+            self.runner = Runner(
+                settings, detector or Detector.from_settings(settings), Recorder(self.engine),
+                RunOptions(max_frames=max_frames, loop=loop), on_result=live.publish if live else None,
+                analyzers=self.built.analyzers, on_alert=live.names.note_alert if live else None, keep_alive=True)
+            holder.append(self.runner)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """After the run: flush sightings, release the slots and the store."""
+        if self.built is not None:
+            self.built.close()
+            self.built = None
+        if self.live is not None:
+            self.live.close()
+        self.engine.dispose()
+
+
+def _run(spec: WorkerSpec, settings: Settings, conn: Connection, state: dict[str, Any], stop: threading.Event) -> None:
     cameras = [CameraConfig.model_validate_json(c) for c in spec.cameras_json]
-    # the linker reads every camera's sightings: it runs once, beside the console, not in each worker
-    settings = settings.model_copy(update={"cameras": cameras,
-                                           "linking": settings.linking.model_copy(update={"enabled": False})})
-    engine = open_store(settings)
-    live = state["live"] = _Live(settings, spec.slot_prefix)
-    built = None
+    host = CameraHost(settings, cameras, loop=spec.loop, max_frames=spec.max_frames, slot_prefix=spec.slot_prefix)
+    state["live"] = host.live
+    runner = state["runner"] = host.runner
     try:
-        detector = Detector.from_settings(settings)
-        # the consoles hand the event log to the sinks (watchnet.events.dispatch): none here
-        manager = AlertManager(engine, None, (), confirmations=settings.alerts.confirmations,
-                               group_window_s=settings.alerts.group_window_s,
-                               group_max_faces=settings.alerts.group_max_faces)
-        manager.sinks_from_log = True
-        holder: list[Runner] = []
-        built = build_analysis(settings, engine, lambda: holder[0].run_id if holder else None, None, manager=manager)
-        runner = Runner(settings, detector, Recorder(engine), RunOptions(max_frames=spec.max_frames, loop=spec.loop),
-                        on_result=live.publish, analyzers=built.analyzers, on_alert=live.names.note_alert,
-                        keep_alive=True)
-        holder.append(runner)
-        state["runner"] = runner
         if stop.is_set():
             runner.stop.set()
-        threading.Thread(target=_commands, args=(conn, runner, live), name="commands", daemon=True).start()
+        threading.Thread(target=_commands, args=(conn, runner, host.live), name="commands", daemon=True).start()
         state["phase"] = "running"
         runner.run()
     finally:
         state["phase"] = "stopping"
-        if built is not None:
-            built.close()
-        live.close()
-        engine.dispose()
+        host.close()
 
 
-def _commands(conn: Connection, runner: Any, live: _Live) -> None:
+def _commands(conn: Connection, runner: Any, live: _Live | None) -> None:
     """Apply the supervisor's camera changes to this worker's runner, one camera at a time."""
     while not runner.stop.is_set():
         try:
@@ -171,7 +193,8 @@ def _commands(conn: Connection, runner: Any, live: _Live) -> None:
                 runner.replace_camera(CameraConfig.model_validate_json(command[1]))
             elif kind == "remove":
                 runner.remove_camera(command[1])
-                live.close(command[1])
+                if live is not None:
+                    live.close(command[1])
         except Exception:  # a bad change must not end the worker's other cameras
             log.exception("command %s failed", kind)
 

@@ -52,6 +52,7 @@ def _register() -> None:
     app.add_typer(retention_cmd.app, name="retention")
     app.add_typer(journeys_cmd.app, name="journeys")
     app.add_typer(__import__("watchnet.cli.reid", fromlist=["app"]).app, name="reid")
+    app.add_typer(__import__("watchnet.cli.cluster", fromlist=["app"]).app, name="cluster")
 
 
 _register()
