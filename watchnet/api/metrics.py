@@ -29,6 +29,8 @@ class _PipelineCollector(Collector):
         up = GaugeMetricFamily("watchnet_camera_running", "1 while a camera is running", labels=["camera"])
         lag = GaugeMetricFamily("watchnet_camera_lag_seconds", "Median capture-to-result lag per camera",
                                 labels=["camera"])
+        beat = GaugeMetricFamily("watchnet_camera_worker_heartbeat_age_seconds",
+                                 "Seconds since the camera's worker process last reported", labels=["camera", "worker"])
         restarts = CounterMetricFamily("watchnet_camera_worker_restarts", "Restarts of the worker running a camera",
                                        labels=["camera", "worker", "node"])
         for name, row in self.status().items():
@@ -40,7 +42,9 @@ class _PipelineCollector(Collector):
             if row.get("worker") is not None:  # cameras in worker processes (watchnet.camera)
                 restarts.add_metric([name, str(row["worker"]), str(row.get("node") or "local")],
                                     float(row.get("worker_restarts") or 0))
-        yield from (frames, fps, up, lag, restarts)
+                if row.get("heartbeat_age_s") is not None:
+                    beat.add_metric([name, str(row["worker"])], float(row["heartbeat_age_s"]))
+        yield from (frames, fps, up, lag, restarts, beat)
         det = self.detector()
         calls = det.get("calls", 0.0)
         yield CounterMetricFamily("watchnet_detector_frames", "Frames the detector ran on", value=calls)
