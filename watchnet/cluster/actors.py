@@ -74,7 +74,8 @@ def node_detector(settings_json: str) -> Any:
 class _CameraActor:
     """One camera: started in the constructor, so Ray's restart of the actor restarts the camera."""
 
-    def __init__(self, settings_json: str, camera_json: str, loop: bool = False, shared_detector: bool = True) -> None:
+    def __init__(self, settings_json: str, camera_json: str, loop: bool = False, shared_detector: bool = True,
+                 max_frames: int | None = None) -> None:
         from watchnet.camera.worker import CameraHost
 
         settings = Settings.model_validate_json(settings_json)
@@ -83,14 +84,15 @@ class _CameraActor:
         self.node = ray.get_runtime_context().get_node_id()
         self.started = time.time()
         detector = RemoteDetector(node_detector(settings_json)) if shared_detector else None
-        self.host = CameraHost(settings, [camera], loop=loop, detector=detector)
+        self.host = CameraHost(settings, [camera], loop=loop, detector=detector, max_frames=max_frames)
         self.thread = threading.Thread(target=self.host.runner.run, name=f"camera-{camera.name}", daemon=True)
         self.thread.start()
 
     def status(self) -> dict[str, Any]:
         stats = self.host.runner.stats.get(self.name)
         row: dict[str, Any] = stats.as_dict() if stats is not None else {"camera": self.name, "state": "starting"}
-        row.update(node=self.node, pid=os.getpid(), run_id=self.host.runner.run_id, actor_started=self.started)
+        row.update(node=self.node, pid=os.getpid(), run_id=self.host.runner.run_id, actor_started=self.started,
+                   cpu_s=sum(os.times()[:2]))
         return row
 
     def stop(self, timeout_s: float = 10.0) -> bool:

@@ -27,11 +27,12 @@ class ClusterReconciler:
     """Camera actors for the store's cameras, one each; ``reconcile`` applies the differences."""
 
     def __init__(self, settings: Settings, engine: Engine, *, loop: bool = False, shared_detector: bool = True,
-                 ) -> None:
+                 max_frames: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.loop = loop
         self.shared_detector = shared_detector
+        self.max_frames = max_frames
         self.actors: dict[str, tuple[CameraConfig, Any]] = {}
         self._first = True
         self._stop = threading.Event()
@@ -88,7 +89,8 @@ class ClusterReconciler:
         return CameraActor.options(
             name=camera_actor_name(camera.name), namespace=NAMESPACE, resources=resources,
             scheduling_strategy="SPREAD",
-        ).remote(self.settings.model_dump_json(), camera.model_dump_json(), self.loop, self.shared_detector)
+        ).remote(self.settings.model_dump_json(), camera.model_dump_json(), self.loop, self.shared_detector,
+                 self.max_frames)
 
     def _end(self, name: str) -> None:
         _, actor = self.actors.pop(name)
