@@ -245,8 +245,12 @@ def test_an_anonymous_journey_exposes_no_name_and_queries_are_audited(tmp_path: 
         assert [t["sighting_id"] for t in body["trail"]] == [a, b] and body["last_known"]["camera"] == "hall"
         assert "subject" not in reply.text and "wanted" not in reply.text
         assert client.get(f"/api/journeys/of-sighting/{b}").status_code == 422  # no reason, no query
-        started = client.post("/api/journeys/follows", json={"sighting_id": b, "reason": "left a bag behind"})
-        assert started.status_code == 201, started.text
+        with client.websocket_connect("/api/journeys/ws") as live:
+            started = client.post("/api/journeys/follows", json={"sighting_id": b, "reason": "left a bag behind"})
+            assert started.status_code == 201, started.text
+            hop = live.receive_json()  # the timeline starts at the followed sighting: the hall
+        assert hop["type"] == "follow" and hop["hop"]["camera"] == "hall" and hop["hop"]["sighting_id"] == b
+        assert hop["hop"]["score"] is None and "name" not in hop and "alert" not in hop  # the origin: no link
         follows = client.get("/api/journeys/follows").json()["items"]
         assert follows[0]["last_known"]["camera"] == "hall" and follows[0]["predicted_next"][0]["camera"] == "yard"
     log = "".join(export_lines(engine))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,37 @@ log = logging.getLogger("watchnet.follow")
 EVENT = "journey.followed"
 ALERT_CURSOR = "alerts"
 FOLLOWED_KINDS = ("face", "plate")
+
+
+class HopFeed:
+    """The last follow hops of this process, numbered, for live subscribers (the console's WebSocket).
+
+    Why not the alert bus: it carries alerts, and an operator's follow of an anonymous journey has none.
+    A subscriber asks for what came after the number it has seen; a slow one misses the oldest hops
+    (the timeline in the store has them all).
+    """
+
+    def __init__(self, keep: int = 500) -> None:
+        self._items: deque[tuple[int, dict[str, Any]]] = deque(maxlen=keep)
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def push(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._seq += 1
+            self._items.append((self._seq, message))
+
+    @property
+    def last(self) -> int:
+        return self._seq
+
+    def since(self, seq: int) -> list[tuple[int, dict[str, Any]]]:
+        with self._lock:
+            return [(n, m) for n, m in self._items if n > seq]
+
+
+#: The hops delivered in this process (``watchnet serve`` runs the linker beside the API).
+FEED = HopFeed()
 
 
 class FollowDesk:
@@ -82,6 +114,7 @@ class FollowDesk:
             out, self._outbox = self._outbox, []
             self.delivered = (self.delivered + out)[-500:]
         for message in out:
+            FEED.push(message)
             self._deliver(message)
         return len(out)
 

@@ -39,5 +39,5 @@ PUBLIC_PATHS = frozenset({"/api/health", *auth.PUBLIC_PATHS})
 ROUTERS: list[APIRouter] = [
     HEALTH, auth.router, alerts.router, alerts.ws_router, users.router, cameras.router, live.router,
     tracks.router, stats.router, audit.router, mapview.router, search.router, watchlist.router,
-    exports.router, journeys.router, workers.router, events.router,
+    exports.router, journeys.router, journeys.ws_router, workers.router, events.router,
 ]

@@ -7,19 +7,24 @@ holds a confirmed watchlist match. Link decisions and follows write through the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
+from starlette.websockets import WebSocketDisconnect
 
-from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
+from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require, websocket_user
 from watchnet.api.schemas import Id, Strict
 from watchnet.linking import forensic
-from watchnet.linking.follow import FollowDesk
+from watchnet.linking.follow import FEED, FollowDesk
 from watchnet.linking.linker import Linker
 from watchnet.store import journeys as repo
 
 router = APIRouter(prefix="/api/journeys", tags=["journeys"], dependencies=[Depends(require(*CAN_OPERATE))])
+ws_router = APIRouter(prefix="/api/journeys", tags=["journeys"])
 
 
 class ReasonIn(Strict):
@@ -91,3 +96,30 @@ def journey(journey: Id, request: Request, user: OperatorUser,
     """One journey by id (audited)."""
     state = get_state(request)
     return forensic.journey(state.engine, state.settings, actor=user.name, reason=reason, journey_id=journey)
+
+
+@ws_router.websocket("/ws")
+async def follows_ws(websocket: WebSocket) -> None:
+    """Follow hops as the linker appends them: ``{"type": "follow", "seq": N, ...hop message}``.
+
+    Only hops of this process (``watchnet serve`` with its pipeline); a console beside a separate
+    ``watchnet run`` reads ``GET /api/journeys/follows`` instead.
+    """
+    state = get_state(websocket)
+    user = await run_in_threadpool(websocket_user, websocket, CAN_OPERATE)
+    if user is None:
+        await websocket.close(code=1008, reason="log in as an operator or admin to follow journeys")
+        return
+    await websocket.accept()
+    seen = FEED.last
+    try:
+        while not state.closing.is_set():
+            for seq, message in FEED.since(seen):
+                await websocket.send_json({"type": "follow", "seq": seq, **message})
+                seen = seq
+            await asyncio.sleep(0.25)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await websocket.close()
