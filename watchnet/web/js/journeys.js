@@ -1,4 +1,4 @@
-// Follow mode: each followed journey's live trail on the map (refreshed every 2 s), its last known
+// Follow mode: each followed journey's live trail on the map (pushed over a WebSocket, polled every 5 s), its last known
 // camera and time, the cameras predicted next, and a form to follow any sighting (audited, anonymous).
 import { api } from "./api.js";
 import { clear, h, svg, toast, when } from "./dom.js";
@@ -8,6 +8,7 @@ const W = 1000;
 const H = 700;
 const COLOURS = ["#f0b429", "#ff5d5d", "#4ecb71", "#c17bff", "#4ea1ff", "#ff9f43"];
 let timer = null;
+let socket = null;
 
 function draw(layer, list, follows, where) {
   clear(layer); clear(list);
@@ -65,7 +66,16 @@ export async function enter(root) {
     } catch (err) { toast(err.message, true); }
   });
   await refresh();
-  timer = setInterval(refresh, 2000);
+  timer = setInterval(refresh, 5000);
+  // each hop appended by the linker of this server arrives at once; the poll covers a separate `watchnet run`
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/api/journeys/ws`);
+  socket.addEventListener("message", () => refresh());
 }
 
-export function leave() { if (timer) clearInterval(timer); timer = null; }
+export function leave() {
+  if (timer) clearInterval(timer);
+  timer = null;
+  if (socket) socket.close();
+  socket = null;
+}
