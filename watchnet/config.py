@@ -293,8 +293,8 @@ class FacesConfig(BaseModel):
         "changes stored fused vectors: run `watchnet faces reembed`",
     )
     target_far: float = Field(
-        default=1e-3, gt=0, lt=1,
-        description="False-accept rate per face pair the match_thresholds are calibrated at (bench/faces.py)",
+        default=1e-4, gt=0, lt=1,
+        description="False-accept rate per face pair the default (fused) threshold is calibrated at (bench/faces.py)",
     )
     detect_max_side: int = Field(default=640, ge=64, le=4096, description="Long side of a full-frame input")
     region_size: int = Field(default=192, ge=64, le=1024, description="Detector input side per person box")
@@ -307,8 +307,9 @@ class FacesConfig(BaseModel):
     max_yaw: float = Field(default=1.25, gt=0, le=2, description="Nose offset (half eye gaps) at pose 0")
     min_quality: float = Field(default=0.5, ge=0, le=1, description="Least quality that passes the gate")
     match_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631, "sface": 0.375, "fused": 0.76},
-        description="Cosine similarity from which two faces are one person, per embedder (FAR 1e-3)",
+        default_factory=lambda: {"dlib-resnet": 0.925, "faceres": 0.631, "sface": 0.375, "fused": 0.79},
+        description="Cosine similarity from which two faces are one person, per embedder: at FAR 1e-3 on photo "
+        "pairs, fused at target_far 1e-4 (video faces of a look-alike reached 0.78; bench/faces.py, README)",
     )
     single_face_scores: dict[str, float] = Field(
         default_factory=lambda: {"dlib-resnet": 0.95, "fused": 0.85},
@@ -700,9 +701,10 @@ class LinkingConfig(BaseModel):
 class ReidConfig(BaseModel):
     """Person re-identification embeddings (``watchnet.analysis.reid``): the ``reid`` model slot.
 
-    Default: ImageNet MobileNetV2 features pooled over 4 horizontal stripes (bench/reid.py measured it
-    best of GAP, GeM and stripes), minus the directions that vary most inside one track (a projection
-    fitted on the site's own tracks by ``watchnet reid fit``; until then the one fitted on PETS ships).
+    Default: ImageNet MobileNetV2 features of block 13 and of the last layer, each pooled over 4
+    horizontal stripes (bench/reid.py measured it best of GAP, GeM and stripe variants), minus the
+    directions that vary most inside one track (a projection fitted on the site's own tracks by
+    ``watchnet reid fit``; until then the one fitted on PETS ships).
     A user's own ONNX (input [N,3,H,W] ImageNet-normalised RGB, output [N,D]) goes in ``model_paths.reid``.
     """
 

@@ -48,7 +48,7 @@ def _separation(vectors: np.ndarray, people: np.ndarray, cameras: np.ndarray) ->
 
 def test_embeddings_are_unit_rows_and_the_same_person_is_closer(iitd_raw: tuple[np.ndarray, ...]) -> None:
     raw, embedded, people, cameras = iitd_raw
-    assert embedded.shape == (len(people), 5120) and embedded.dtype == np.float32
+    assert embedded.shape == (len(people), 5504) and embedded.dtype == np.float32
     assert np.allclose(np.linalg.norm(embedded, axis=1), 1.0, atol=1e-5)
     assert raw.shape == embedded.shape and not np.allclose(raw, embedded)  # the shipped projection applies
     # each person's crops from the other camera are closer, on average, than everyone else's
@@ -97,7 +97,7 @@ def test_cli_embed_prints_json_lines_and_a_clear_error(shared_data: Path, tmp_pa
     result = CliRunner().invoke(app, ["reid", "embed", str(first), str(bad), str(second)])
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert result.exit_code == 1 and len(lines) == 3
-    assert lines[0]["file"] == str(first) and len(lines[0]["embedding"]) == 5120
+    assert lines[0]["file"] == str(first) and len(lines[0]["embedding"]) == 5504
     assert "embedding" not in lines[1] and "not a readable image" in lines[1]["error"]
     assert str(tmp_path) not in lines[1]["error"].replace(str(bad), "")  # names the file, no server paths
     a, b = np.asarray(lines[0]["embedding"]), np.asarray(lines[2]["embedding"])
@@ -138,7 +138,7 @@ def test_pipeline_sightings_carry_a_stored_reid_vector(shared_data: Path, tmp_pa
         rows = conn.execute(sa.select(table.c.sighting_id, table.c.dim).where(table.c.kind == REID)).all()
     expected = {i for i, s in zip(ids, people, strict=True) if s.reid_embedding is not None}
     assert {r.sighting_id for r in rows} == expected
-    assert {r.dim for r in rows} == {5120}
+    assert {r.dim for r in rows} == {5504}
 
 
 @pytest.mark.slow
@@ -159,7 +159,7 @@ def test_fit_learns_a_projection_from_video_tracks_that_the_embedder_loads(share
         dst.mux(stream.encode())
     settings = Settings.load(home=tmp_path / "home")
     projection = fit_projection(settings, [clip])
-    assert projection.tracks >= 3 and projection.basis.shape == (16, 5120)
+    assert projection.tracks >= 3 and projection.basis.shape == (16, 5504)
     assert np.allclose(projection.basis @ projection.basis.T, np.eye(16), atol=1e-4)
     target = tmp_path / "site.npz"
     projection.save(target)

