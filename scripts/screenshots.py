@@ -111,7 +111,7 @@ def shoot(url: str, out: Path, alert_id: int) -> list[Path]:
             for user in ("olivia", "ada"):
                 context = browser.new_context(viewport={"width": width, "height": height})
                 page = context.new_page()
-                if size == "desktop" and user == "olivia":
+                if user == "olivia":
                     page.goto(url + "/")
                     page.wait_for_selector("#login:not([hidden])")
                     shots.append(_snap(page, out, "login", size))
@@ -131,6 +131,11 @@ def shoot(url: str, out: Path, alert_id: int) -> list[Path]:
                         page.click("#timeline-subject-form button[type=submit]")
                         with contextlib.suppress(Exception):
                             page.wait_for_selector("#timeline-axis", timeout=20_000)
+                    if name == "live":
+                        with contextlib.suppress(Exception):
+                            page.wait_for_function(
+                                "() => [...document.querySelectorAll('#live-grid img')].every(i => i.naturalWidth > 0)",
+                                timeout=30_000)
                     page.wait_for_timeout(1500)
                     shots.append(_snap(page, out, name, size))
                 context.close()

@@ -63,7 +63,7 @@ def client(console: Console, user: str) -> httpx.Client:
 
 def an_alert(console: Console, shared_data: Path) -> int:
     """The id of an alert on the stage camera (enrols the subject when no earlier test did)."""
-    with client(console, "olivia") as c:
+    with contextlib.closing(client(console, "olivia")) as c:
         if not c.get("/api/watchlist/subjects").json():
             photo = shared_data / "faces/face_recognition/lin-manuel-miranda.png"
             c.post("/api/watchlist/subjects", data={"name": "Lin-Manuel Miranda", "reason": "e2e control room"},
@@ -190,7 +190,7 @@ def test_alert_decision_view(console: Console, page_at: Any, shared_data: Path, 
         return
     alert = client(console, "olivia").get(f"/api/alerts/{alert_id}").json()
     # keyboard: a fresh operator decides with one key (c while new, x once confirmed)
-    with client(console, "ada") as admin:
+    with contextlib.closing(client(console, "ada")) as admin:
         admin.post("/api/users", json={"name": "kim", "role": "operator", "password": PASSWORD})
     kim = page_at("kim")
     kim.goto(f"{console.url}/#/alerts/{alert_id}")
