@@ -185,6 +185,8 @@ def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(t
         assert repo.transit_bins(conn) == {("gate", "hall"): {10 // int(settings.linking.histogram_bin_s): 1}}
     actions = "".join(export_lines(engine))
     assert "journey.link.cut" in actions and "journey.link.confirm" in actions
+    with engine.connect() as conn:  # what the re-id metric may learn from
+        assert repo.decided_pairs(conn) == [(a, b, True), (b, c, False)]
 
 
 def test_followed_subject_keeps_being_followed_where_the_face_is_not_visible(

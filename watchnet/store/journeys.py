@@ -503,3 +503,11 @@ def track_ends(conn: Connection, infos: Sequence[SightingInfo]) -> dict[int, tup
             first, last = points[0], points[-1]
             out[sid] = ((float(first[1]), float(first[2])), (float(last[1]), float(last[2])))
     return out
+
+
+def decided_pairs(conn: Connection) -> list[tuple[int, int, bool]]:
+    """(sighting, sighting, same) for every link an operator decided: confirmed links are positive
+    pairs, cut links negative ones; what a re-id metric refit can learn from."""
+    rows = conn.execute(sa.select(_links.c.src_id, _links.c.dst_id, _links.c.state)
+                        .where(_links.c.state.in_(("confirmed", "cut"))).order_by(_links.c.id))
+    return [(int(s), int(d), state == "confirmed") for s, d, state in rows]
