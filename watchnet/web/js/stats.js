@@ -14,7 +14,7 @@ function niceMax(n) {
 }
 
 export function barChart(title, entries, id) {
-  const W = 600, left = 120, row = 28, top = 10, bottom = 40;
+  const W = 420, left = 110, row = 30, top = 10, bottom = 40;
   const height = top + Math.max(entries.length, 1) * row + bottom;
   const max = niceMax(Math.max(1, ...entries.map(([, n]) => n)));
   const x = (v) => left + (v / max) * (W - left - 30);
@@ -35,7 +35,7 @@ export function barChart(title, entries, id) {
 }
 
 function hourChart(buckets) {
-  const W = 1000, H = 260, left = 50, bottom = 40, top = 10;
+  const W = 1000, H = 260, left = 50, bottom = 40, top = 28;
   const now = new Date(); now.setMinutes(0, 0, 0);
   const hours = [...Array(24).keys()].map((i) => new Date(now.getTime() - (23 - i) * 3600_000));
   const counts = hours.map((d) => buckets.filter((b) => Math.abs(Date.parse(b.hour) - d.getTime()) < 1800_000).reduce((s, b) => s + b.count, 0));
@@ -43,8 +43,8 @@ function hourChart(buckets) {
   const bw = (W - left - 10) / 24;
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": "Tracks per hour", id: "chart-hourly" });
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
+  for (let i = 0; i <= 5; i++) {
+    const v = (max * i) / 5;
     chart.append(svg("line", { x1: left, x2: W - 10, y1: y(v), y2: y(v), stroke: GRID }),
       svg("text", { x: left - 6, y: y(v) + 4, fill: MUTED, "font-size": 12, "text-anchor": "end" }, String(Math.round(v))));
   }
@@ -55,7 +55,7 @@ function hourChart(buckets) {
       d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })));
   });
   chart.append(svg("text", { x: W - 10, y: H - 4, fill: MUTED, "font-size": 12, "text-anchor": "end" }, "hour (local time)"),
-    svg("text", { x: 4, y: 12, fill: MUTED, "font-size": 12 }, "tracks"));
+    svg("text", { x: left, y: 14, fill: MUTED, "font-size": 12 }, "tracks per hour"));
   return h("section", { class: "card wide-card", "aria-label": "Per hour" }, h("h2", {}, "Per hour, last 24 hours"), chart);
 }
 

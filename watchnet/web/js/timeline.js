@@ -25,13 +25,15 @@ export function axis(items) {
     drawing.append(svg("text", { x: 8, y: r * ROW + 22, fill: "#e3e8ef", "font-size": 14 }, cam),
       svg("line", { x1: LEFT, x2: W - 20, y1: r * ROW + 17, y2: r * ROW + 17, stroke: "#2b333f" }));
   });
-  for (const t of ticks(t0, t1)) {
+  const sameDay = new Date(t0).toDateString() === new Date(t1).toDateString();
+  ticks(t0, t1).forEach((t, i, all) => {
     const px = x(t);
+    const anchor = i === 0 ? "start" : i === all.length - 1 ? "end" : "middle";
     drawing.append(svg("line", { x1: px, x2: px, y1: 0, y2: cameras.length * ROW + 4, stroke: "#1f2732" }),
-      svg("text", { x: px, y: cameras.length * ROW + 24, fill: "#93a0b1", "font-size": 12, "text-anchor": "middle" },
-        new Date(t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" })));
-  }
-  drawing.append(svg("text", { x: W - 20, y: cameras.length * ROW + 44, fill: "#93a0b1", "font-size": 12, "text-anchor": "end" }, "time (local)"));
+      svg("text", { x: px, y: cameras.length * ROW + 24, fill: "#93a0b1", "font-size": 12, "text-anchor": anchor },
+        sameDay ? new Date(t).toLocaleTimeString() : new Date(t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })));
+  });
+  drawing.append(svg("text", { x: W - 20, y: cameras.length * ROW + 44, fill: "#93a0b1", "font-size": 12, "text-anchor": "end" }, sameDay ? `time (local), ${new Date(t0).toLocaleDateString()}` : "time (local)"));
   for (const item of items) {
     const r = cameras.indexOf(item.camera);
     const colour = item.kind === "alert" ? "#ff5d5d" : "#4ea1ff";
