@@ -228,8 +228,10 @@ def main() -> None:
     parser.add_argument("--cameras", default="1,2,4")
     parser.add_argument("--modes", default="thread,process,ray")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL latency run")
+    parser.add_argument("--keep-throughput", action="store_true",
+                        help="keep the throughput rows of the existing scale.json (rerun the rest)")
     args = parser.parse_args()
-    counts = [int(c) for c in args.cameras.split(",")]
+    counts = [int(c) for c in args.cameras.split(",") if c]  # --cameras "": only recovery and latency
     modes = args.modes.split(",")
     runners = {"thread": run_thread, "process": run_process, "ray": run_ray}
     result: dict[str, Any] = {
@@ -245,6 +247,8 @@ def main() -> None:
                 row = {"mode": mode, **runners[mode](Path(tmp) / f"{mode}{n}", n, args.frames)}
                 result["throughput"].append(row)
                 print(row, flush=True)
+        if args.keep_throughput and OUT.is_file():
+            result["throughput"] = json.loads(OUT.read_text())["throughput"]
         base = {r["cameras"]: r for r in result["throughput"] if r["mode"] == "thread"}
         for row in result["throughput"]:
             ref = base.get(row["cameras"])
