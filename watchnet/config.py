@@ -320,6 +320,12 @@ class FacesConfig(BaseModel):
         default=3, ge=0, le=100,
         description="Faces a track's quality-weighted template needs before it may decide a match (0: never)",
     )
+    template_margin: float = Field(
+        default=0.06, ge=0, le=1,
+        description="Added to the match threshold for a track's template: averaging many faces pulls a "
+        "template towards every similar face (Hamilton clip: a stranger's 65-face template reached 0.80 "
+        "against a look-alike whose single faces stayed below 0.78)",
+    )
 
     @model_validator(mode="after")
     def _threshold_for_embedder(self) -> FacesConfig:

@@ -37,6 +37,7 @@ PINNED = {
     "embedder": "fused",
     "fusion_weights": {"dlib-resnet": 0.72, "sface": 0.28},
     "match_thresholds": {"dlib-resnet": 0.925, "fused": 0.765},
+    "template_margin": 0.0,
 }
 SAME_PERSON = [("Gerhard_Schroeder_0041", "Gerhard_Schroeder_0069"), ("Vladimir_Putin_0011", "Vladimir_Putin_0019")]
 LOOK_ALIKES = [("Junichiro_Koizumi_0048", "Roh_Moo-hyun_0025"), ("Laura_Bush_0018", "Lindsay_Davenport_0003")]

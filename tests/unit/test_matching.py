@@ -112,5 +112,8 @@ def test_a_track_template_decides_only_once_it_holds_enough_faces() -> None:
             assert vote.add_template(scores({1: 0.86})) == []  # below threshold: nothing
     assert [d.subject_id for d in vote.add_template(scores({1: 0.91}))] == [1]
     assert vote.add_template(scores({1: 0.99})) == []  # one decision per (track, subject)
+    strict = TrackVote(MatchPolicy(0.9, 0.95, 4, 2, template_min_faces=1, template_margin=0.05))
+    strict.extend_template(np.ones(2), 1.0)
+    assert strict.add_template(scores({1: 0.93})) == [] and len(strict.add_template(scores({1: 0.96}))) == 1
     off = TrackVote(MatchPolicy(0.9, 0.95, 4, 2, template_min_faces=0))
     assert off.extend_template(np.ones(2), 1.0) is None and off.add_template(scores({1: 0.99})) == []

@@ -41,6 +41,7 @@ class MatchPolicy:
     vote_window: int
     vote_min: int
     template_min_faces: int = 0  # 0: a track's template never decides
+    template_margin: float = 0.0  # added to ``threshold`` for a template (averaging inflates its scores)
 
     def __post_init__(self) -> None:
         if not 1 <= self.vote_min <= self.vote_window:
@@ -50,7 +51,8 @@ class MatchPolicy:
     def from_settings(cls, settings: Settings) -> MatchPolicy:
         wl, faces = settings.watchlist, settings.faces
         single = faces.single_face_scores.get(faces.embedder, wl.single_face_score)
-        return cls(faces.match_threshold, single, wl.vote_window, wl.vote_min, faces.template_min_faces)
+        return cls(faces.match_threshold, single, wl.vote_window, wl.vote_min, faces.template_min_faces,
+                   faces.template_margin)
 
 
 def template(vectors: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -157,13 +159,14 @@ class TrackVote:
     def add_template(self, scores: SubjectScores) -> list[Decision]:
         """The track's template (see ``extend_template``) against the gallery; returns newly decided subjects.
 
-        Decides a subject when the template is counted for it (threshold, negatives) and holds at least
-        ``template_min_faces`` faces; ``Decision.votes`` is then the template's face count.
+        Decides a subject when the template is counted for it (threshold plus ``template_margin``,
+        negatives) and holds at least ``template_min_faces`` faces; ``Decision.votes`` is then the
+        template's face count.
         """
         faces = self.template_faces
         if not self.policy.template_min_faces or faces < self.policy.template_min_faces:
             return []
-        mask = counted(scores, self.policy)
+        mask = counted(scores, self.policy) & (scores.reference >= self.policy.threshold + self.policy.template_margin)
         out = [
             Decision(int(s), float(r), faces, single=False)
             for s, r in zip(scores.subject_ids[mask], scores.reference[mask], strict=True)
