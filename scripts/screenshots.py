@@ -83,7 +83,7 @@ def login(page: Any, url: str, name: str) -> None:
     page.wait_for_selector("#shell:not([hidden])")
 
 
-def prepare(url: str, data: Path) -> int:
+def prepare(url: str, data: Path, wait_s: float = 180.0) -> int:
     """Enrol the subject through the API and wait for the first alert; returns its id."""
     with httpx.Client(base_url=url, timeout=60) as client:
         client.post("/api/auth/login", json={"username": "olivia", "password": PASSWORD}).raise_for_status()
@@ -91,14 +91,14 @@ def prepare(url: str, data: Path) -> int:
         subject = {"name": "Lin-Manuel Miranda", "reason": "demo: person of interest"}
         client.post("/api/watchlist/subjects", data=subject,
                     files={"photo": (photo.name, photo.read_bytes(), "image/png")}).raise_for_status()
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             items = client.get("/api/alerts").json()["items"]
             if items:
                 time.sleep(15)  # let tracks end, so sightings (search, track crops) exist
                 return int(items[0]["id"])
             time.sleep(2)
-    raise SystemExit("no alert within 3 minutes")
+    raise SystemExit(f"no alert within {wait_s:.0f} s")
 
 
 def shoot(url: str, out: Path, alert_id: int) -> list[Path]:
