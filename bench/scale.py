@@ -87,7 +87,7 @@ def run_thread(home: Path, n: int, frames: int) -> dict[str, float]:
     thread.start()
 
     def sample() -> tuple[list[int], list[str], float]:
-        rows = [s.as_dict() for s in host.runner.stats.values()]
+        rows: list[dict[str, Any]] = [s.as_dict() for s in host.runner.stats.values()]
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return [int(r["frames"]) for r in rows], [str(r["state"]) for r in rows], usage.ru_utime + usage.ru_stime
 
@@ -158,8 +158,12 @@ def worker_recovery(home: Path, tries: int = 2) -> list[float]:
             pid = sup.workers()[0]["pid"]
             killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
-            until(lambda a=attempt: sup.workers()[0]["restarts"] == a + 1 and sup.workers()[0]["alive"]
-                  and sup.status().get("cam0", {}).get("frames", 0) > 0, every=0.05)
+            def back(restarts: int = attempt + 1) -> bool:
+                worker = sup.workers()[0]
+                return bool(worker["restarts"] == restarts and worker["alive"]
+                            and sup.status().get("cam0", {}).get("frames", 0) > 0)
+
+            until(back, every=0.05)
             times.append(round(time.monotonic() - killed, 2))
     finally:
         sup.stop()

@@ -79,7 +79,7 @@ class Console:
 
     def ws(self, after: int | None = None) -> ClientConnection:
         query = f"?after={after}" if after is not None else ""
-        return connect(f"ws://127.0.0.1:{self.port}/api/events/ws{query}",
+        return connect(f"ws://127.0.0.1:{self.port}/api/eventlog/ws{query}",
                        additional_headers={"Cookie": f"watchnet_session={self.token}"}, open_timeout=30)
 
     def stop(self) -> None:

@@ -125,6 +125,9 @@ def test_killed_and_hung_workers_are_replaced_while_the_console_answers(
         third = worker()
         assert third["pid"] not in (first["pid"], second["pid"]) and third["last_exit"] == "hung (no heartbeat)"
         until(lambda: frames() > 0, "the camera to resume in the third worker", during=console_up)
+        lost = client.get("/api/eventlog", params={"topic": "camera"}).json()  # camera status in the event log
+        assert [e["reason"] for e in lost if e["event"] == "camera.worker_lost"] == ["exited with code -9",
+                                                                                   "hung (no heartbeat)"]
         metrics = client.get("/metrics")
         assert metrics.status_code == 200 and 'watchnet_camera_worker_restarts_total{camera="cam"' in metrics.text
     finally:

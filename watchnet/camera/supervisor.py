@@ -297,10 +297,26 @@ class ProcessSupervisor:
             worker.next_start = now + worker.backoff
             log.error("worker %s %s after %.1f s; restarting in %.1f s", worker.id, worker.last_exit, up,
                       worker.backoff)
+            self._log_event({"event": "camera.worker_lost", "worker": worker.id, "node": self.node,
+                             "cameras": sorted(worker.cameras), "reason": worker.last_exit,
+                             "restart_in_s": worker.backoff, "restarts": worker.restarts})
         if worker.next_start is not None and now >= worker.next_start and not self._stop.is_set():
             worker.restarts += 1
             self.restarts += 1
             self._spawn(worker)
+
+    def _log_event(self, payload: dict[str, Any]) -> None:
+        """Camera status into the store's event log, from a short thread: a busy store must not hold up
+        the monitor (which holds the lock the API's status reads take)."""
+        from watchnet.store.outbox import append_now
+
+        def write() -> None:
+            try:
+                append_now(self.engine, "camera", payload)
+            except Exception:
+                log.exception("could not log %s", payload.get("event"))
+
+        threading.Thread(target=write, name="camera-event", daemon=True).start()
 
     def _drain(self, worker: _Worker) -> None:
         conn = worker.conn

@@ -1,7 +1,7 @@
 """The event log over the API: alerts raised and decided in any process (camera workers, other consoles,
 ``watchnet run``), resumable by id.
 
-``GET /api/events?after=ID`` reads the log; ``WS /api/events/ws?after=ID`` first sends every alert event
+``GET /api/eventlog?after=ID`` reads the log; ``WS /api/eventlog/ws?after=ID`` first sends every alert event
 after ``ID`` (what a client missed while disconnected, or while this console was down), then the live
 ones, each exactly once, in id order: ``{"type": "alert", "event_id": N, "alert": {...}}``. A client keeps
 the last ``event_id`` it got and reconnects with ``after`` set to it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,7 @@ from watchnet.events.bus import alert_from_json
 from watchnet.records import Alert
 from watchnet.store import outbox
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/eventlog", tags=["events"])
 CATCH_UP_BATCH = 500
 
 
@@ -33,10 +33,13 @@ def event_message(event_id: int, alert: Alert) -> dict[str, Any]:
 
 @router.get("", dependencies=[Depends(require(*CAN_READ_ALERTS))])
 def list_events(request: Request, after: int = Query(default=0, ge=0),
-                limit: int = Query(default=100, ge=1, le=1000)) -> list[dict[str, Any]]:
-    """Alert events after ``after``, oldest first."""
-    events = outbox.read_after(get_state(request).engine, after, limit, topics=["alert"])
-    return [event_message(e.id, alert_from_json(e.payload["alert"])) for e in events]
+                limit: int = Query(default=100, ge=1, le=1000),
+                topic: Literal["alert", "camera"] = Query(default="alert")) -> list[dict[str, Any]]:
+    """Events of ``topic`` after ``after``, oldest first: alerts, or camera status (worker lost/restarted)."""
+    events = outbox.read_after(get_state(request).engine, after, limit, topics=[topic])
+    if topic == "alert":
+        return [event_message(e.id, alert_from_json(e.payload["alert"])) for e in events]
+    return [{"type": topic, "event_id": e.id, "time": e.created_at.isoformat(), **e.payload} for e in events]
 
 
 @router.websocket("/ws")
