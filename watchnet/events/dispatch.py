@@ -62,7 +62,7 @@ class SinkDispatcher:
             try:
                 with outbox.claim(self.engine, sink.name) as events:
                     for event in events:
-                        if event.topic != "alert":
+                        if event.topic not in ("alert", "journey"):  # alerts and follow-mode hops
                             continue
                         sink.deliver({**event.payload, "event_id": event.id,
                                       "delivery_id": f"{sink.name}:{event.id}"})

@@ -29,7 +29,7 @@ from watchnet.errors import InputError
 from watchnet.events.alerts import AlertManager
 from watchnet.linking.linker import Joined
 from watchnet.linking.topology import Topology
-from watchnet.store import audit
+from watchnet.store import audit, outbox
 from watchnet.store import journeys as repo
 
 log = logging.getLogger("watchnet.follow")
@@ -105,6 +105,7 @@ class FollowDesk:
                     "score": None if score is None else round(float(score), 4), "evidence": evidence},
             "predicted_next": self.topology.predict_next(sighting.camera),
         }
+        outbox.append(conn, "journey", message)  # the store's event log, in the hop's own transaction
         with self._lock:
             self._outbox.append(message)
 
@@ -135,6 +136,8 @@ class FollowDesk:
                 self.manager.bus.publish(moved)
             except InputError:
                 log.warning("alert %s of follow %s is gone", alert_id, message["follow"]["id"])
+        if self.manager.sinks_from_log:  # the consoles' SinkDispatcher delivers the logged hop
+            return
         for sink in self.manager.sinks:
             try:
                 sink.deliver(message)

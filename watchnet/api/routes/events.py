@@ -34,8 +34,9 @@ def event_message(event_id: int, alert: Alert) -> dict[str, Any]:
 @router.get("", dependencies=[Depends(require(*CAN_READ_ALERTS))])
 def list_events(request: Request, after: int = Query(default=0, ge=0),
                 limit: int = Query(default=100, ge=1, le=1000),
-                topic: Literal["alert", "camera"] = Query(default="alert")) -> list[dict[str, Any]]:
-    """Events of ``topic`` after ``after``, oldest first: alerts, or camera status (worker lost/restarted)."""
+                topic: Literal["alert", "camera", "journey"] = Query(default="alert")) -> list[dict[str, Any]]:
+    """Events of ``topic`` after ``after``, oldest first: alerts, camera status (worker lost), or follow-mode
+    hops of journeys (``journey``)."""
     events = outbox.read_after(get_state(request).engine, after, limit, topics=[topic])
     if topic == "alert":
         return [event_message(e.id, alert_from_json(e.payload["alert"])) for e in events]
