@@ -41,9 +41,9 @@ async function showShell(user) {
   document.getElementById("whoami").textContent = `${user.name} (${user.role})`;
   for (const link of document.querySelectorAll("#nav a")) link.hidden = !allowed(link, user.role);
   if (["admin", "operator", "auditor"].includes(user.role)) {
-    state.feed = new AlertFeed(user);
-    await state.feed.preload();
-    state.feed.start();
+    // the view draws at once; the feed connects once it knows which alerts exist (no beep for old ones)
+    const feed = state.feed = new AlertFeed(user);
+    feed.preload().then(() => feed.start());
   }
   route();
 }
