@@ -164,7 +164,7 @@ class SceneConfig(BaseModel):
     move_confidence: float = Field(default=0.3, ge=0, le=1, description="Least phase-correlation peak that counts")
     frozen_s: float = Field(default=10.0, gt=0, description="Identical frames this long: the picture is frozen")
     frozen_delta: float = Field(default=1.0, ge=0, description="Largest grey change that still counts as identical")
-    blank_std: float = Field(default=3.0, ge=0, description="Grey spread below which a frame is blank (black, no signal)")
+    blank_std: float = Field(default=3.0, ge=0, description="Grey spread below which a frame is blank (no signal)")
 
 
 class RuntimeConfig(BaseModel):
@@ -657,8 +657,13 @@ class LinkingConfig(BaseModel):
 
     Each cue adds a log-likelihood ratio ``clip((s - centre) * scale, -cap, cap)`` to the prior log-odds
     and the sum becomes the link probability (naive Bayes): a cue missing on either side adds nothing.
-    The defaults were set from the PETS region bench (bench/mtmc.py); a link at or above ``link_at`` joins
-    the journeys at once, one at or above ``candidate_at`` is kept for an operator to confirm or cut.
+    The cue weights are a logistic-regression fit (bench/linking_fit.py, results/linking_fit.json) on the
+    candidate pairs of the first 39.7 s of the PETS three-strip bench only, checked on the second half
+    (joint AUC 0.84) and on iitd_two_camera (real different cameras: same-person re-id cosines there sit
+    about 0.08 below ``reid_centre``, so across real cameras the re-id cue errs towards "different":
+    fewer links, not wrong ones). ``link_at`` 0.5 is the lowest whose links were >= 0.9 correct on that
+    fit half. A link at or above ``link_at`` joins the journeys at once, one at or above ``candidate_at``
+    is kept for an operator to confirm or cut.
     """
 
     enabled: bool = Field(default=True, description="Run the linker in `watchnet run` and `watchnet serve`")
@@ -675,28 +680,29 @@ class LinkingConfig(BaseModel):
     view_radius_m: float = Field(
         default=15.0, ge=0, description="How far from its map position a camera sees: the speed check "
         "measures from view edge to view edge (position distance minus twice this)")
-    prior_log_odds: float = Field(default=-2.0, description="Log-odds of a link before any evidence")
-    link_at: float = Field(default=0.8, gt=0, le=1, description="Probability from which a link is made at once")
-    candidate_at: float = Field(default=0.4, gt=0, le=1, description="Probability from which a link is a candidate")
+    prior_log_odds: float = Field(default=-2.74, description="Log-odds of a link before any evidence")
+    link_at: float = Field(default=0.5, gt=0, le=1, description="Probability from which a link is made at once")
+    candidate_at: float = Field(default=0.3, gt=0, le=1, description="Probability from which a link is a candidate")
     min_margin: float = Field(default=1.0, ge=0, description="Log-odds by which the best journey must beat the "
                               "runner-up for an automatic link (else both stay candidates)")
-    appearance_centre: float = Field(default=0.80, description="Colour-layout cosine where same and other are even")
-    appearance_scale: float = Field(default=15.0, ge=0, description="Log-odds per unit of colour-layout cosine")
-    reid_centre: float = Field(default=0.79, description="Re-id cosine where same and other are even")
-    reid_scale: float = Field(default=15.0, ge=0, description="Log-odds per unit of re-id cosine")
+    appearance_centre: float = Field(default=0.837, description="Colour-layout cosine where same and other are even")
+    appearance_scale: float = Field(default=13.6, ge=0, description="Log-odds per unit of colour-layout cosine")
+    reid_centre: float = Field(default=0.859, description="Re-id cosine where same and other are even")
+    reid_scale: float = Field(default=15.5, ge=0, description="Log-odds per unit of re-id cosine")
     face_scale: float = Field(default=25.0, ge=0, description="Log-odds per unit of face cosine (centre: threshold)")
     cue_cap: float = Field(default=6.0, gt=0, description="Largest log-odds one soft cue may add or take")
     plate_same: float = Field(default=12.0, ge=0, description="Log-odds added by equal plates (beats any soft cue)")
     plate_near: float = Field(default=3.0, ge=0, description="Log-odds added by plates one edit apart")
     plate_differ: float = Field(default=-6.0, le=0, description="Log-odds added by clearly different plates")
-    colour_same: float = Field(default=0.5, ge=0, description="Log-odds added per equal clothing/vehicle colour")
-    colour_differ: float = Field(default=-0.7, le=0, description="Log-odds added per differing colour")
-    transit_inside: float = Field(default=1.0, ge=0, description="Log-odds of a gap inside the declared window")
-    transit_outside: float = Field(default=-2.0, le=0, description="Log-odds of a gap outside the declared window")
+    colour_same: float = Field(default=0.0, ge=0, description="Log-odds added per equal clothing/vehicle colour "
+                               "(0: the colour names add nothing once the colour-layout vector is counted)")
+    colour_differ: float = Field(default=0.0, le=0, description="Log-odds added per differing colour")
+    transit_inside: float = Field(default=1.35, ge=0, description="Log-odds of a gap inside the declared window")
+    transit_outside: float = Field(default=-1.35, le=0, description="Log-odds of a gap outside the declared window")
     same_camera: float = Field(default=0.0, description="Log-odds added to a re-entry into the same camera")
-    zone_match: float = Field(default=2.0, ge=0, description="Log-odds when a track left by the declared exit "
+    zone_match: float = Field(default=0.45, ge=0, description="Log-odds when a track left by the declared exit "
                               "zone and the next appeared in the declared entry zone")
-    zone_miss: float = Field(default=-3.0, le=0, description="Log-odds when declared zones were not used")
+    zone_miss: float = Field(default=-0.45, le=0, description="Log-odds when declared zones were not used")
     gait_scale: float = Field(default=0.0, ge=0, description="Log-odds per unit of gait cosine (0: cue unused)")
     histogram_bin_s: float = Field(default=2.0, gt=0, description="Bin width of learned transit-time histograms")
     learn_min_links: int = Field(default=5, ge=1, description="Confirmed links a camera pair needs before its "

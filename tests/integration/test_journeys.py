@@ -294,6 +294,11 @@ def test_cli_shows_a_journey_and_exports_it_in_the_ai_city_format(tmp_path: Path
     home = tmp_path / "home"
     linked = _cli("link", home=home)
     assert linked.returncode == 0, linked.stderr
+    # no topology and colour layout alone: calibrated, that is a candidate (p ~0.35), not an automatic link
+    with engine.connect() as conn:
+        (candidate,) = repo.links_touching(conn, [b], ["candidate"])
+    confirmed = _cli("confirm", str(candidate.id), "--by", "alice", home=home)
+    assert confirmed.returncode == 0, confirmed.stderr
     shown = _cli("show", "--sighting", str(b), "--by", "alice", "--reason", "case 4", home=home)
     assert shown.returncode == 0, shown.stderr
     body = json.loads(shown.stdout)
