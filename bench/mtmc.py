@@ -437,11 +437,12 @@ def picture(gt: dict[str, np.ndarray], hunt: dict[str, Any], path: Path) -> None
         pts = np.asarray(p["_points"])
         ax.plot(pts[:, 1], pts[:, 0] / FPS, "o", ms=2.5, color=colour,
                 label=f"#{gid}: followed from {p['start_camera']}, continuity {p['continuity']:.2f}")
-    ax.set_xlabel("x in the original view (px); shaded: the three region cameras")
+    ax.set_xlabel(f"x in the original view (px); shaded: the {len(STRIPS)} region cameras")
     ax.set_ylabel("time (s)")
     ax.invert_yaxis()
     ax.legend(fontsize=6, loc="lower right")
-    ax.set_title("PETS S2.L1 as three cameras: ground truth (faint) and what the followed journey held (bold)")
+    ax.set_title(f"PETS S2.L1 as {len(STRIPS)} cameras: ground truth (faint) and what the followed journey "
+                 "held (bold)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
