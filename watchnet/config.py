@@ -743,9 +743,13 @@ class WorkersConfig(BaseModel):
     """
 
     mode: Literal["process", "thread"] = Field(default="process", description="Where serve runs its cameras")
-    cameras_per_worker: int = Field(default=1, ge=1, description="Cameras one worker process runs")
+    cameras_per_worker: int = Field(default=1, ge=1, description="Cameras a worker takes before another is started")
+    max_workers: int = Field(default=0, ge=0, description="Most worker processes (0: one per CPU core, at least 2); "
+                             "past it, new cameras join the least-loaded worker")
     heartbeat_s: float = Field(default=1.0, gt=0, description="How often a worker reports its health")
     heartbeat_timeout_s: float = Field(default=20.0, gt=0, description="Silence after which a worker is hung: killed")
+    start_timeout_s: float = Field(default=180.0, gt=0, description="Grace for a worker still starting (imports, "
+                                   "model loading) before silence counts as hung")
     restart_initial_s: float = Field(default=0.5, ge=0, description="First pause before restarting a dead worker")
     restart_max_s: float = Field(default=30.0, gt=0, description="Longest pause (doubles per crash up to this)")
     stable_s: float = Field(default=60.0, gt=0, description="A worker up this long starts its back-off afresh")

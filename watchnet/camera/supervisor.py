@@ -7,10 +7,12 @@ is killed first) is started again after a back-off that doubles per failure up t
 worker opens a new run; everything its predecessor committed stays in the store.
 
 Placement: cameras are packed ``workers.cameras_per_worker`` to a worker (1 by default: one camera's
-decoder can then never take another down). ``reload`` brings the workers in line with the store's
-camera table after an API change, touching only the changed cameras: an added camera goes to a worker
-with room (or a new one), a changed one is restarted inside its worker, a removed one is ended there,
-and a worker left with no camera is stopped.
+decoder can then never take another down) up to ``workers.max_workers`` processes (one per CPU core by
+default); past that a camera joins the least-loaded worker, since every worker loads its own models and a
+process per camera on a small machine spends its memory and CPU on copies of them.
+``reload`` brings the workers in line with the store's camera table after an API change, touching only
+the changed cameras: an added camera goes to a worker with room (or a new one), a changed one is
+restarted inside its worker, a removed one is ended there, and a worker left with no camera is stopped.
 
 Why ``multiprocessing`` with the *spawn* start method: a fork of a process with threads (uvicorn,
 ONNX Runtime pools) can inherit held locks; spawn starts a clean interpreter.
@@ -102,8 +104,8 @@ class ProcessSupervisor:
         Recorder(self.engine).upsert_cameras(self.settings.cameras)
         cameras = wanted_cameras(self.settings, self.engine, first=True)
         with self._lock:
-            for i in range(0, len(cameras), self.cfg.cameras_per_worker):
-                self._new_worker(cameras[i:i + self.cfg.cameras_per_worker])
+            for camera in cameras:
+                self._place(camera)
         self._thread = threading.Thread(target=self._monitor, name="worker-supervisor", daemon=True)
         self._thread.start()
 
@@ -124,13 +126,7 @@ class ProcessSupervisor:
             for name, camera in wanted.items():
                 owner = running.get(name)
                 if owner is None:
-                    room = next((w for w in self._workers.values()
-                                 if not w.stopping and len(w.cameras) < self.cfg.cameras_per_worker), None)
-                    if room is None:
-                        self._new_worker([camera])
-                    else:
-                        room.cameras[name] = camera
-                        self._send(room, ("add", camera.model_dump_json()))
+                    self._place(camera)
                     changed["added"].append(name)
                 elif owner.cameras[name] != camera:
                     owner.cameras[name] = camera
@@ -227,6 +223,21 @@ class ProcessSupervisor:
         return reader.read(known_seq)
 
     # --- internals ----------------------------------------------------------------------------------
+    def _max_workers(self) -> int:
+        return self.cfg.max_workers or max(2, os.cpu_count() or 1)
+
+    def _place(self, camera: CameraConfig) -> None:
+        """A worker with room, else a new one while under ``max_workers``, else the least-loaded one."""
+        live = [w for w in self._workers.values() if not w.stopping]
+        room = next((w for w in live if len(w.cameras) < self.cfg.cameras_per_worker), None)
+        if room is None and len(live) >= self._max_workers():
+            room = min(live, key=lambda w: len(w.cameras))
+        if room is None:
+            self._new_worker([camera])
+        else:
+            room.cameras[camera.name] = camera
+            self._send(room, ("add", camera.model_dump_json()))
+
     def _new_worker(self, cameras: list[CameraConfig]) -> _Worker:
         self._next_id += 1
         worker = _Worker(id=f"w{self._next_id}", cameras={c.name: c for c in cameras})
@@ -271,7 +282,9 @@ class ProcessSupervisor:
         process = worker.process
         hung = False
         if process is not None and process.is_alive():
-            if now - worker.last_beat > self.cfg.heartbeat_timeout_s and not worker.stopping:
+            starting = not worker.beat or worker.beat.get("phase") == "loading"
+            limit = self.cfg.start_timeout_s if starting else self.cfg.heartbeat_timeout_s
+            if now - worker.last_beat > limit and not worker.stopping:
                 log.error("worker %s (pid %s) sent no heartbeat for %.1f s: hung, killing it", worker.id,
                           process.pid, now - worker.last_beat)
                 worker.last_exit, hung = "hung (no heartbeat)", True
