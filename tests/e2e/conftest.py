@@ -66,7 +66,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iter
         {"name": "pets", "url": str(shared_data / "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"),
          "lat": 51.4416, "lon": -0.9419},
         {"name": "stage", "url": str(shared_data / "faces/face_recognition/short_hamilton_clip.mp4"),
-         "lat": 51.4430, "lon": -0.9395},
+         "lat": 51.4430, "lon": -0.9395, "heading": 135, "fov": 70},
     ]}))
     for name, role in USERS.items():
         _cli(home, "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
