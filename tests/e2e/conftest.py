@@ -88,7 +88,9 @@ def console(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iter
             process.kill()
             pytest.fail(f"watchnet serve did not start:\n{log.read_text()[-3000:]}", pytrace=False)
         time.sleep(0.3)
-    yield Console(url, home, process, log)
+    console = Console(url, home, process, log)
+    yield console
+    process = console.process  # a test may have restarted the server: stop the one running now
     process.terminate()
     try:
         process.wait(timeout=30)
