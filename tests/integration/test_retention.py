@@ -19,6 +19,7 @@ from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.recorder import Recorder
 from watchnet.store.retention import KEPT, PLAN, PURGED_WITH, RetentionScheduler, purge
+from watchnet.store.schema_outbox import EventLogRow
 from watchnet.store.schema_watchlist import AlertDecision, AlertRow
 from watchnet.store.sightings import APPEARANCE, FACE, SightingStore
 from watchnet.store.tables import load_all_tables
@@ -67,6 +68,9 @@ def _populate(settings: Settings, engine: sa.Engine) -> dict[str, list[str]]:
                 alert_id=alert_id, action="confirm", actor="op", at=when, from_state="new", to_state="confirmed",
                 note="",
             ))
+            conn.execute(sa.insert(EventLogRow.__table__).values(  # type: ignore[arg-type]
+                topic="alert", payload={"alert_id": alert_id, "subject_name": "S"}, created_at=when,
+            ))
         files[age] += [snap, thumb, crop]
     with engine.begin() as conn:  # the old run ended 40 days ago
         conn.execute(sa.text("UPDATE runs SET ended_at = :t WHERE id = :r"), {"t": OLD, "r": runs["old"]})
@@ -76,7 +80,8 @@ def _populate(settings: Settings, engine: sa.Engine) -> dict[str, list[str]]:
 
 
 def _counts(engine: sa.Engine) -> dict[str, int]:
-    tables = ("tracks", "track_events", "sightings", "sighting_vectors", "alerts", "alert_decisions", "runs")
+    tables = ("tracks", "track_events", "sightings", "sighting_vectors", "alerts", "alert_decisions", "event_log",
+              "runs")
     with engine.connect() as conn:
         return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in tables}
 
@@ -89,7 +94,7 @@ def test_purge_removes_expired_rows_files_and_vectors_only(tmp_path: Path, db_ur
     files = _populate(settings, engine)
     before = _counts(engine)
     assert before == {"tracks": 2, "track_events": 2, "sightings": 2, "sighting_vectors": 4, "alerts": 2,
-                      "alert_decisions": 2, "runs": 2}
+                      "alert_decisions": 2, "event_log": 2, "runs": 2}
     api = SightingSearch(engine, settings)
     probe = api.caches  # warm the caches with both sightings
     page = api.search(SearchQuery(like=np.ones(128, np.float32), limit=10), actor="t", reason="t")
@@ -97,19 +102,20 @@ def test_purge_removes_expired_rows_files_and_vectors_only(tmp_path: Path, db_ur
 
     dry = purge(engine, settings, dry_run=True)
     journeys = {"journeys": 0, "journey_links": 0, "follows": 0}  # none made in this test
-    assert dry.rows == {"sightings": 1, "track_events": 1, "tracks": 1, "alerts": 1, "runs": 1, **journeys}
+    assert dry.rows == {"sightings": 1, "track_events": 1, "tracks": 1, "alerts": 1, "event_log": 1, "runs": 1,
+                        **journeys}
     assert dry.files == len(files["old"])
     assert _counts(engine) == before and all(Path(f).exists() for f in files["old"])
 
     report = purge(engine, settings, actor="retention-test")
     assert report.rows == dry.rows and report.files == len(files["old"])
     assert _counts(engine) == {"tracks": 1, "track_events": 1, "sightings": 1, "sighting_vectors": 2, "alerts": 1,
-                               "alert_decisions": 1, "runs": 1}
+                               "alert_decisions": 1, "event_log": 1, "runs": 1}
     assert not any(Path(f).exists() for f in files["old"])
     assert all(Path(f).exists() for f in files["new"])
     with engine.connect() as conn:
         for table, column in (("tracks", "last_seen"), ("track_events", "at"), ("sightings", "last_seen"),
-                              ("alerts", "at")):
+                              ("alerts", "at"), ("event_log", "created_at")):
             oldest = conn.execute(sa.text(f"SELECT min({column}) FROM {table}")).scalar_one()
             assert str(oldest)[:10] == NEW.strftime("%Y-%m-%d"), (table, oldest)
     # vector caches: the purge bumped the generation, so the next search reloads without the old rows
@@ -119,8 +125,8 @@ def test_purge_removes_expired_rows_files_and_vectors_only(tmp_path: Path, db_ur
         assert len(page.results) == 1 and api.caches[kind].ids.size == 1
         assert page.results[0].first_seen.date() == NEW.date()
     assert audit.list_entries(engine, action="retention.purge")[0].actor == "retention-test"
-    assert purge(engine, settings).rows == {"sightings": 0, "track_events": 0, "tracks": 0, "alerts": 0, "runs": 0,
-                                            **journeys}
+    assert purge(engine, settings).rows == {"sightings": 0, "track_events": 0, "tracks": 0, "alerts": 0,
+                                            "event_log": 0, "runs": 0, **journeys}
     engine.dispose()
 
 

@@ -194,6 +194,7 @@ def test_where_was_subject_lists_alerts_and_face_matches(
         _sighting("lobby", 1, 60, face_embedding=obama), _sighting("lobby", 2, 30, face_embedding=biden),
         _sighting("lobby", 3, 60 * 24 * 9, face_embedding=obama),  # older than the 7-day window
     ])
+    photo = _face_of(faces, test / "train" / "obama" / "obama2.jpg")  # made by the configured embedder
     with engine.begin() as conn:
         subject = conn.execute(sa.text(
             "INSERT INTO subjects (kind, name, reason, case_ref, enrolled_by, created_at, updated_at, active) "
@@ -201,8 +202,8 @@ def test_where_was_subject_lists_alerts_and_face_matches(
         ), {"t": NOW, "a": True}).scalar_one()
         conn.execute(sa.text(
             "INSERT INTO subject_photos (subject_id, path, crop_path, sha256, box, quality, model, dim, embedding, "
-            "added_by, created_at) VALUES (:s, 'p', 'c', 'x', '[]', 1.0, 'dlib-resnet', 128, :e, 'admin', :t)"
-        ), {"s": subject, "e": _face_of(faces, test / "train" / "obama" / "obama2.jpg").astype("<f4").tobytes(),
+            "added_by, created_at) VALUES (:s, 'p', 'c', 'x', '[]', 1.0, :model, :dim, :e, 'admin', :t)"
+        ), {"s": subject, "e": photo.astype("<f4").tobytes(), "model": settings.faces.embedder, "dim": photo.size,
             "t": NOW})
         conn.execute(sa.insert(AlertRow.__table__).values(  # type: ignore[arg-type]
             subject_id=subject, subject_name="Subject A", kind="face", score=0.97, camera="gate", track_id=9,

@@ -2,9 +2,10 @@
 
 What is purged, by the time it describes: sightings (``last_seen``) with their vectors and thumbnails,
 tracks (``last_seen``) with their snapshots, track events (``at``), alerts (``at``) with their decision
-history and evidence crops/snapshots, and runs that ended before the cut-off and own nothing any more.
-Then files under the snapshot, thumbnail and alert folders older than the cut-off are swept too, so a
-file whose row was lost (a crash between writing the file and the row) does not live for ever.
+history and evidence crops/snapshots, journeys, links and follows, the event log (``created_at``), and
+runs that ended before the cut-off and own nothing any more. Then files under the snapshot, thumbnail and
+alert folders older than the cut-off are swept too, so a file whose row was lost (a crash between
+writing the file and the row) does not live for ever.
 
 What is deliberately kept (``KEPT``): configuration-like tables (cameras, users, the watchlist and its
 photos, which have their own ``expires_at``), live sessions, and the audit log, which is evidence about
@@ -57,6 +58,9 @@ PLAN: tuple[Purged, ...] = (
     Purged("track_events", "at"),
     Purged("tracks", "last_seen", ("snapshot_path",)),
     Purged("alerts", "at", ("crop_path", "snapshot_path"), (("alert_decisions", "alert_id"),)),
+    # the event log repeats alerts, decisions and follow hops (names, places, times): it ages out with them;
+    # a console resuming from an id older than the oldest kept event simply starts at the oldest
+    Purged("event_log", "created_at"),
 )
 #: Tables a purge never touches, with the reason.
 KEPT: dict[str, str] = {
@@ -73,6 +77,7 @@ KEPT: dict[str, str] = {
     "alembic_version": "schema version",
     "transit_bins": "learned camera topology: counts of transit times per camera pair, about no one",
     "linker_state": "the linker's cursors",
+    "event_deliveries": "each sink's cursor into the event log: counters, about no one",
 }
 #: Child tables and runs, purged along with the tables of ``PLAN``.
 PURGED_WITH: frozenset[str] = frozenset(
