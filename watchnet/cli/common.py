@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from watchnet.config import CameraConfig, Settings
-from watchnet.errors import ConfigError, WatchnetError
+from watchnet.errors import ConfigError, InputError, WatchnetError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -86,3 +86,20 @@ def load_settings(config: Path | None, sources: list[str] | None = None, **overr
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def print_per_image(images: list[Path], describe: Callable[[Path], dict[str, Any]]) -> None:
+    """One JSON line per image for scripts: ``{"file": ..., **describe(path)}``, or ``{"file": ..., "error": ...}``
+    for an image that cannot be used, the others still processed; exit code 1 if any failed."""
+    import json
+
+    failed = False
+    for path in images:
+        try:
+            line = {"file": str(path), **describe(path)}
+        except InputError as exc:
+            failed = True
+            line = {"file": str(path), "error": str(exc)}
+        typer.echo(json.dumps(line))
+    if failed:
+        raise typer.Exit(1)

@@ -10,7 +10,6 @@ gives a line with an ``error`` field; the others are still processed and the exi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ import typer
 
 from watchnet.analysis.detect import Detector
 from watchnet.analysis.regions import RegionSearch, SearchSettings
-from watchnet.cli.common import friendly_errors, load_settings
+from watchnet.cli.common import friendly_errors, load_settings, print_per_image
 from watchnet.config import CameraConfig, Settings
 from watchnet.errors import ConfigError, InputError
 from watchnet.records import CLASSES
@@ -80,14 +79,4 @@ def detect(
         CameraConfig.model_validate(cam.model_dump())
     search = SearchSettings.of(settings.detector, cam)
     detector = Detector.from_settings(settings)
-    failed = False
-    for path in images:
-        try:
-            line: dict[str, Any] = {"file": str(path),
-                                    "detections": detect_image(detector, search, read_image(path), weak)}
-        except InputError as exc:
-            failed = True
-            line = {"file": str(path), "error": str(exc)}
-        typer.echo(json.dumps(line))
-    if failed:
-        raise typer.Exit(1)
+    print_per_image(images, lambda path: {"detections": detect_image(detector, search, read_image(path), weak)})

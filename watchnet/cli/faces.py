@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.cli.common import friendly_errors, load_settings
+from watchnet.cli.common import friendly_errors, load_settings, print_per_image
 from watchnet.errors import InputError
 from watchnet.models.face_embedders import FusedEmbedder
 from watchnet.records import Face
@@ -47,20 +47,15 @@ def _face_json(face: Face, with_embedding: bool) -> dict[str, Any]:
 
 def _each_image(images: list[Path], config: Path | None, with_embedding: bool) -> None:
     analyzer = FaceAnalyzer(load_settings(config))
-    failed = False
-    for path in images:
-        try:
-            image = load_image(path)
-            faces = analyzer.detect(image)
-            if with_embedding:
-                analyzer.embed(image, faces)
-            line: dict[str, Any] = {"file": str(path), "faces": [_face_json(f, with_embedding) for f in faces]}
-        except InputError as exc:
-            failed = True
-            line = {"file": str(path), "error": str(exc)}
-        typer.echo(json.dumps(line))
-    if failed:
-        raise typer.Exit(1)
+
+    def describe(path: Path) -> dict[str, Any]:
+        image = load_image(path)
+        faces = analyzer.detect(image)
+        if with_embedding:
+            analyzer.embed(image, faces)
+        return {"faces": [_face_json(f, with_embedding) for f in faces]}
+
+    print_per_image(images, describe)
 
 
 @app.command()

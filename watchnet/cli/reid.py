@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from watchnet.analysis.faces import load_image
-from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.errors import InputError
+from watchnet.cli.common import friendly_errors, load_settings, print_per_image
 
 app = typer.Typer(help="Person re-identification: embed crops, fit the site's metric.", no_args_is_help=True)
 
@@ -32,18 +31,8 @@ def embed(
     from watchnet.analysis.reid import ReidEmbedder
 
     embedder = ReidEmbedder(load_settings(config))
-    failed = False
-    for path in images:
-        line: dict[str, Any]
-        try:
-            vector = embedder.embed([load_image(path)])[0]
-            line = {"file": str(path), "embedding": [round(float(v), 6) for v in vector]}
-        except InputError as exc:
-            failed = True
-            line = {"file": str(path), "error": str(exc)}
-        typer.echo(json.dumps(line))
-    if failed:
-        raise typer.Exit(1)
+    print_per_image(images, lambda path: {
+        "embedding": [round(float(v), 6) for v in embedder.embed([load_image(path)])[0]]})
 
 
 @app.command()
