@@ -73,6 +73,9 @@ def silent_server() -> Iterator[int]:
             conn.close()
 
 
+PROGRESS_SEEN_S = 7.0  # `watchnet run` prints a progress line every 2 s
+
+
 def test_one_ctrl_c_stops_a_run_with_dead_and_stuck_cameras_keeping_its_data(
     shared_data: Path, tmp_path: Path,
 ) -> None:
@@ -86,11 +89,14 @@ def test_one_ctrl_c_stops_a_run_with_dead_and_stuck_cameras_keeping_its_data(
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
-            deadline = time.monotonic() + 180
+            started = time.monotonic()
+            deadline = started + 180
             db = home / "watchnet.db"
-            while time.monotonic() < deadline and proc.poll() is None:  # until the first tracks are stored
+            # until the first tracks are stored and a few progress lines (every 2 s) have shown each state
+            while time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.5)
-                if db.exists() and count_tracks(open_store(Settings.load(home=home))) > 0:
+                if time.monotonic() - started > PROGRESS_SEEN_S and db.exists() \
+                        and count_tracks(open_store(Settings.load(home=home))) > 0:
                     break
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             proc.send_signal(signal.SIGINT)
