@@ -9,8 +9,6 @@ operator sees "1 of 2" change to confirmed without reloading.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,9 +17,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketDisconnect
 
 from watchnet.api.backends import decide
+from watchnet.api.bus_socket import follow_bus
 from watchnet.api.deps import (
     CAN_OPERATE,
     CAN_READ_ALERTS,
@@ -29,7 +27,6 @@ from watchnet.api.deps import (
     OperatorUser,
     get_state,
     require,
-    websocket_user,
 )
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
@@ -285,37 +282,7 @@ async def alerts_ws(websocket: WebSocket) -> None:
     alert for its confirmations. A client that falls behind loses its oldest messages (the bus is
     bounded), and reloads the list when it reconnects.
     """
-    state = get_state(websocket)
-    user = await run_in_threadpool(websocket_user, websocket, CAN_READ_ALERTS)
-    if user is None:
-        await websocket.close(code=1008, reason="log in with a role that may read alerts")
-        return
-    await websocket.accept()
-    receiver = asyncio.create_task(_drain(websocket))
-    try:
-        async with state.bus.subscribe() as alerts:
-            stream = aiter(alerts)
-            getter: asyncio.Task[Alert] | None = None
-            while not receiver.done() and not state.closing.is_set():
-                getter = getter or asyncio.ensure_future(anext(stream))
-                done, _ = await asyncio.wait({getter, receiver}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    if getter.exception() is not None:  # the subscription ended
-                        break
-                    await websocket.send_json(live_message(getter.result()))
-                    getter = None
-            if getter is not None:
-                getter.cancel()
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        receiver.cancel()
-        with contextlib.suppress(Exception):
-            await websocket.close()
+    async def send(alert: Alert) -> None:
+        await websocket.send_json(live_message(alert))
 
-
-async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, to notice when it leaves."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await websocket.receive_text()
+    await follow_bus(websocket, send)

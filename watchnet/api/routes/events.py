@@ -9,15 +9,13 @@ the last ``event_id`` it got and reconnects with ``after`` set to it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketDisconnect
 
-from watchnet.api.deps import CAN_READ_ALERTS, get_state, require, websocket_user
+from watchnet.api.bus_socket import follow_bus
+from watchnet.api.deps import CAN_READ_ALERTS, get_state, require
 from watchnet.api.routes.alerts import live_message
 from watchnet.events.bus import alert_from_json
 from watchnet.records import Alert
@@ -46,37 +44,21 @@ def list_events(request: Request, after: int = Query(default=0, ge=0),
 @router.websocket("/ws")
 async def events_ws(websocket: WebSocket, after: int | None = None) -> None:
     """Catch up from ``after`` (default: only new events), then stream live alert events."""
-    state = get_state(websocket)
-    user = await run_in_threadpool(websocket_user, websocket, CAN_READ_ALERTS)
-    if user is None:
-        await websocket.close(code=1008, reason="log in with a role that may read alerts")
-        return
-    await websocket.accept()
-    receiver = asyncio.create_task(_drain(websocket))
-    try:
-        async with state.bus.subscribe() as alerts:  # subscribed before reading: nothing falls between
-            sent = after if after is not None else await run_in_threadpool(outbox.last_id, state.engine)
-            sent = await _send_after(websocket, state.engine, sent)
-            stream = aiter(alerts)
-            getter: asyncio.Task[Alert] | None = None
-            while not receiver.done() and not state.closing.is_set():
-                getter = getter or asyncio.ensure_future(anext(stream))
-                done, _ = await asyncio.wait({getter, receiver}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    if getter.exception() is not None:
-                        break
-                    getter = None
-                    # the bus only says "something happened": the log gives every event once and in id order
-                    # (an event of this process can reach the bus before an earlier one of another process)
-                    sent = await _send_after(websocket, state.engine, sent)
-            if getter is not None:
-                getter.cancel()
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        receiver.cancel()
-        with contextlib.suppress(Exception):
-            await websocket.close()
+    engine = get_state(websocket).engine
+    sent = 0
+
+    async def catch_up() -> None:
+        nonlocal sent
+        sent = after if after is not None else await run_in_threadpool(outbox.last_id, engine)
+        sent = await _send_after(websocket, engine, sent)
+
+    async def send(_alert: Alert) -> None:
+        # the bus only says "something happened": the log gives every event once and in id order
+        # (an event of this process can reach the bus before an earlier one of another process)
+        nonlocal sent
+        sent = await _send_after(websocket, engine, sent)
+
+    await follow_bus(websocket, send, on_open=catch_up)
 
 
 async def _send_after(websocket: WebSocket, engine: Any, sent: int) -> int:
@@ -88,9 +70,3 @@ async def _send_after(websocket: WebSocket, engine: Any, sent: int) -> int:
             sent = event.id
         if len(events) < CATCH_UP_BATCH:
             return sent
-
-
-async def _drain(websocket: WebSocket) -> None:
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await websocket.receive_text()
