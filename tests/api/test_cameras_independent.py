@@ -14,19 +14,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests import waiting
 from tests.api.conftest import PASSWORD, add_users, free_port, login, make_settings
 from tests.integration.test_camera_lifecycle import closed_port, silent_server
 from tests.rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
+from tests.waiting import pets_clip
 from watchnet.api import accounts
 from watchnet.api.app import create_app
 from watchnet.serve import PipelineHooks, PipelineSupervisor
@@ -35,31 +37,21 @@ from watchnet.store.queries import count_tracks, list_events, list_runs
 
 pytestmark = pytest.mark.slow
 
-PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 WAIT_S = 90.0
-
-
-def _until(check: Callable[[], object], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _threads(name: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"cam-{name}" and t.is_alive()]
 
 
+def _until(check: Callable[[], Any], what: str, timeout: float = WAIT_S, during: Callable[[], None] | None = None,
+           ) -> None:
+    waiting.until(check, what, timeout, during)
+
+
 @pytest.fixture()
 def clip(shared_data: Path, tmp_path: Path) -> Path:
-    """The first 3 s of PETS (30 frames), so a looping camera replays it during the test."""
-    out = tmp_path / "clip.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(shared_data / PETS),
-                    "-frames:v", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)],
-                   check=True, timeout=60)
-    return out
+    return pets_clip(shared_data, tmp_path / "clip.mp4")
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ through the API stops. Nodes are small (1-3 camera slots, no CPUs reserved) to f
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests import waiting
 from tests.api.conftest import add_users, login, make_settings
+from tests.waiting import pets_clip
 from watchnet.api.app import create_app
 from watchnet.store.queries import count_tracks
 
@@ -27,26 +28,17 @@ from watchnet.cluster.actors import CAMERA_RESOURCE, NAMESPACE, camera_actor_nam
 from watchnet.cluster.reconcile import ClusterReconciler  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 WAIT_S = 240.0
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S, during: Callable[[], None] | None = None,
+          ) -> None:
+    waiting.until(check, what, timeout, during)
 
 
 @pytest.fixture()
 def clip(shared_data: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "clip.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(shared_data / PETS),
-                    "-frames:v", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)],
-                   check=True, timeout=60)
-    return out
+    return pets_clip(shared_data, tmp_path / "clip.mp4")
 
 
 @pytest.fixture()

@@ -11,44 +11,33 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests import waiting
 from tests.api.conftest import PASSWORD, free_port, make_settings
+from tests.waiting import pets_clip
 from watchnet.api import accounts
 from watchnet.store.db import open_store
 from watchnet.store.queries import count_tracks
 
 pytestmark = pytest.mark.slow
 
-PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 WAIT_S = 120.0
 
 
-def until(check: Callable[[], object], what: str, timeout: float = WAIT_S, during: Callable[[], None] | None = None,
+def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S, during: Callable[[], None] | None = None,
           ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if during is not None:
-            during()
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    waiting.until(check, what, timeout, during)
 
 
 @pytest.fixture()
 def clip(shared_data: Path, tmp_path: Path) -> Path:
-    """The first 3 s of PETS (30 frames), so a looping camera replays it during the test."""
-    out = tmp_path / "clip.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(shared_data / PETS),
-                    "-frames:v", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)],
-                   check=True, timeout=60)
-    return out
+    return pets_clip(shared_data, tmp_path / "clip.mp4")
 
 
 def answers(base: str) -> bool:
