@@ -103,3 +103,12 @@ def test_uploads_raise_no_deprecation_warning(app: FastAPI, clients: dict[str, T
                         files={"photo": ("x.png", content, "image/png")})
             assert r.status_code == 413, r.text
     assert not [str(w.message) for w in caught if "deprecat" in str(w.message).lower()]
+
+
+def test_ids_beyond_a_database_integer_are_refused_not_500(clients: dict[str, TestClient]) -> None:
+    """Found by the schema fuzzer in CI: ``after`` past SQLite's 64-bit INTEGER raised OverflowError (500)."""
+    admin = clients["admin"]
+    for topic in ("alert", "camera", "journey"):
+        response = admin.get("/api/eventlog", params={"after": 2**63, "topic": topic})
+        assert response.status_code == 422, response.text
+        assert admin.get("/api/eventlog", params={"after": 2**62, "topic": topic}).json() == []

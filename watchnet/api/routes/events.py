@@ -30,7 +30,7 @@ def event_message(event_id: int, alert: Alert) -> dict[str, Any]:
 
 
 @router.get("", dependencies=[Depends(require(*CAN_READ_ALERTS))])
-def list_events(request: Request, after: int = Query(default=0, ge=0),
+def list_events(request: Request, after: int = Query(default=0, ge=0, le=2**62),
                 limit: int = Query(default=100, ge=1, le=1000),
                 topic: Literal["alert", "camera", "journey"] = Query(default="alert")) -> list[dict[str, Any]]:
     """Events of ``topic`` after ``after``, oldest first: alerts, camera status (worker lost), or follow-mode
@@ -42,7 +42,7 @@ def list_events(request: Request, after: int = Query(default=0, ge=0),
 
 
 @router.websocket("/ws")
-async def events_ws(websocket: WebSocket, after: int | None = None) -> None:
+async def events_ws(websocket: WebSocket, after: int | None = Query(default=None, ge=0, le=2**62)) -> None:
     """Catch up from ``after`` (default: only new events), then stream live alert events."""
     engine = get_state(websocket).engine
     sent = 0
