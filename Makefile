@@ -41,6 +41,7 @@ test: models
 lint: setup
 	$(BIN)/ruff check watchnet tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: models
 	$(BIN)/python bench/pipeline.py

@@ -42,9 +42,9 @@ import av
 import cv2
 import numpy as np
 
-from watchnet.analysis.age_gender import AgeGender, AgeGenderEstimator, AgeGenderVoter
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.config import Settings
+from watchnet.core.config import Settings
+from watchnet.vision.analysis.age_gender import AgeGender, AgeGenderEstimator, AgeGenderVoter
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data")) / "faces"

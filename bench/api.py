@@ -31,11 +31,11 @@ import websockets
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from watchnet.api import accounts  # noqa: E402
 from watchnet.api.app import create_app  # noqa: E402
-from watchnet.config import CameraConfig, Settings  # noqa: E402
-from watchnet.events.sinks.store import AlertStore  # noqa: E402
-from watchnet.records import Alert, Track  # noqa: E402
+from watchnet.core.config import CameraConfig, Settings  # noqa: E402
+from watchnet.core.records import Alert, Track  # noqa: E402
+from watchnet.services import accounts  # noqa: E402
+from watchnet.services.sinks.store import AlertStore  # noqa: E402
 from watchnet.store.db import open_store  # noqa: E402
 from watchnet.store.recorder import Recorder  # noqa: E402
 from watchnet.store.schema_watchlist import Subject  # noqa: E402

@@ -32,9 +32,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from watchnet.analysis.attributes import describe_person, describe_vehicle
-from watchnet.analysis.colours import PALETTE, frame_levels
-from watchnet.config import AttributesConfig
+from watchnet.core.config import AttributesConfig
+from watchnet.vision.analysis.attributes import describe_person, describe_vehicle
+from watchnet.vision.analysis.colours import PALETTE, frame_levels
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -46,9 +46,9 @@ def recorded_alert(url: str, data: Path, home: Path, config: Path) -> int:
     import cv2
     import httpx
 
-    from watchnet.config import Settings
-    from watchnet.events.alerts import AlertManager
-    from watchnet.records import Alert
+    from watchnet.core.config import Settings
+    from watchnet.core.records import Alert
+    from watchnet.services.alerts import AlertManager
     from watchnet.store.db import make_engine
 
     with httpx.Client(base_url=url, timeout=60) as client:

@@ -38,10 +38,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.config import Settings
-from watchnet.models.face_embedders import FaceEmbedder
-from watchnet.records import Face
+from watchnet.core.config import Settings
+from watchnet.core.records import Face
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
+from watchnet.vision.models.face_embedders import FaceEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data")) / "faces"

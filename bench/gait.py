@@ -2,7 +2,7 @@
 
 Every ground-truth person box at least ``--min-height`` px tall (480x360 video, 10 fps; every frame, so
 cadence can be read) is cropped with 10 % margin, and MoveNet MultiPose (the model store's
-``movenet-multipose``) gives its keypoints (``watchnet.analysis.gait.pose_crops``). Each person's track is
+``movenet-multipose``) gives its keypoints (``watchnet.vision.analysis.gait.pose_crops``). Each person's track is
 cut in two halves (two "sightings" of one person); the gait descriptor of every first half is compared with
 that of every second half (``gait_similarity``), and likewise the re-id embedding (``ReidEmbedder``, the mean
 of the crops of each half, every 5th frame). Reported: AUC of same vs different person, rank-1 of the first
@@ -24,11 +24,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from watchnet.analysis.gait import gait_descriptor, gait_similarity, pose_crops
-from watchnet.analysis.reid import ReidEmbedder
-from watchnet.config import Settings
-from watchnet.models.runtime import create_session
-from watchnet.models.store import ModelStore
+from watchnet.core.config import Settings
+from watchnet.vision.analysis.gait import gait_descriptor, gait_similarity, pose_crops
+from watchnet.vision.analysis.reid import ReidEmbedder
+from watchnet.vision.models.runtime import create_session
+from watchnet.vision.models.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data"))

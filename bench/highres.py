@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.regions import RegionSearch, SearchSettings
-from watchnet.config import Settings
-from watchnet.records import CLASS_ID
+from watchnet.core.config import Settings
+from watchnet.core.records import CLASS_ID
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.regions import RegionSearch, SearchSettings
 
 SEQUENCES = ("MOT17-02-FRCNN", "MOT17-04-FRCNN")
 

@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import mtmc  # noqa: E402
 
-from watchnet.linking.evidence import APPEARANCE, REID, _cosine  # noqa: E402
-from watchnet.linking.topology import Topology, inside  # noqa: E402
+from watchnet.services.linking.evidence import APPEARANCE, REID, _cosine  # noqa: E402
+from watchnet.services.linking.topology import Topology, inside  # noqa: E402
 from watchnet.store import journeys as repo  # noqa: E402
 from watchnet.store.db import open_store  # noqa: E402
 
@@ -117,8 +117,8 @@ def iitd_check(centre: float, scale: float) -> dict[str, Any]:
     """Track-level re-id cosines across the two real iitd cameras, and the calibrated cue's log-odds."""
     import reid as reid_bench
 
-    from watchnet.analysis.reid import ReidEmbedder, track_embedding
-    from watchnet.config import Settings
+    from watchnet.core.config import Settings
+    from watchnet.vision.analysis.reid import ReidEmbedder, track_embedding
 
     crops, people, cameras = reid_bench.load_set(reid_bench.DATA / "reid" / "iitd_two_camera")
     emb = ReidEmbedder(Settings.load()).embed(crops)

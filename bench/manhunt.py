@@ -52,15 +52,15 @@ from typing import Any
 import av
 import numpy as np
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.faces import FaceAnalyzer
-from watchnet.config import Settings
-from watchnet.pipeline import FrameResult
-from watchnet.records import Alert
-from watchnet.runner import Runner
+from watchnet.core.config import Settings
+from watchnet.core.records import Alert
+from watchnet.runtime.runner import Runner
+from watchnet.services.watchlist import Watchlist, face_watch
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
-from watchnet.watchlist import Watchlist, face_watch
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.faces import FaceAnalyzer
+from watchnet.vision.pipeline import FrameResult
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data")) / "faces"

@@ -6,7 +6,7 @@ between them (left, middle, right); each strip is a camera with a map position a
 runs on all three, then the real linker joins the sightings into journeys. Ground truth (CVML boxes)
 is carried to each strip by box centre, with the PETS person id as the global identity.
 
-Reported: multi-camera IDF1 (TrackEval Identity via ``watchnet.evaluation``, all cameras as one
+Reported: multi-camera IDF1 (TrackEval Identity via ``watchnet.vision.evaluation``, all cameras as one
 sequence, journey id as the predicted identity) next to the same tracks without linking; hand-over
 precision and recall (links between cameras whose two tracks are mostly the same GT person; GT
 hand-overs: a person's consecutive segments in two cameras); wrong links per hour of footage; linker
@@ -48,19 +48,19 @@ import supervision as sv
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from watchnet.analysis.describe import DescribeAnalyzer  # noqa: E402
-from watchnet.analysis.detect import Detector  # noqa: E402
-from watchnet.config import Settings  # noqa: E402
-from watchnet.evaluation import tracking_metrics  # noqa: E402
-from watchnet.linking.follow import FollowDesk  # noqa: E402
-from watchnet.linking.service import LinkerService  # noqa: E402
-from watchnet.mot import read_mot  # noqa: E402
-from watchnet.records import Sighting  # noqa: E402
-from watchnet.runner import Runner, RunOptions  # noqa: E402
+from watchnet.core.config import Settings  # noqa: E402
+from watchnet.core.records import Sighting  # noqa: E402
+from watchnet.runtime.runner import Runner, RunOptions  # noqa: E402
+from watchnet.services.linking.follow import FollowDesk  # noqa: E402
+from watchnet.services.linking.service import LinkerService  # noqa: E402
 from watchnet.store import journeys as repo  # noqa: E402
 from watchnet.store.db import open_store  # noqa: E402
 from watchnet.store.recorder import Recorder  # noqa: E402
 from watchnet.store.sightings import SightingStore, SightingWriter  # noqa: E402
+from watchnet.vision.analysis.describe import DescribeAnalyzer  # noqa: E402
+from watchnet.vision.analysis.detect import Detector  # noqa: E402
+from watchnet.vision.evaluation import tracking_metrics  # noqa: E402
+from watchnet.vision.mot import read_mot  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "tracking" / "pets09_s2l1"
 VIDEO = DATA / "pets09_s2l1_view001_480x360_10fps.avi"
@@ -257,8 +257,8 @@ def evaluate(engine: Any, run_id: int, gt: dict[str, np.ndarray], mot_dir: Path,
 def pair_stats(engine: Any, settings: Settings, identity: dict[int, int], run_id: int) -> dict[str, Any]:
     """Appearance cosine and link score of candidate pairs (neighbour cameras, inside the window), split
     by whether ground truth says they are one person: what the cue's centre and scale are set from."""
-    from watchnet.linking.evidence import score_pair
-    from watchnet.linking.topology import Topology
+    from watchnet.services.linking.evidence import score_pair
+    from watchnet.services.linking.topology import Topology
 
     with engine.connect() as conn:
         infos = [i for i in repo.new_sightings(conn, 0, 10**6) if i.run_id == run_id and i.id in identity]

@@ -29,17 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.track import CameraTracker
-from watchnet.config import CameraConfig, Settings
-from watchnet.evaluation import gt_boxes_by_frame, match_counts, tracking_metrics
-from watchnet.models.detectors import open_detector
-from watchnet.models.store import ModelStore
-from watchnet.mot import MotWriter, cvml_to_mot, read_mot
-from watchnet.pipeline import CameraPipeline
-from watchnet.records import CLASS_ID, Frame
-from watchnet.runner import Runner, RunOptions
-from watchnet.sources.factory import open_source
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.records import CLASS_ID, Frame
+from watchnet.runtime.runner import Runner, RunOptions
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.track import CameraTracker
+from watchnet.vision.evaluation import gt_boxes_by_frame, match_counts, tracking_metrics
+from watchnet.vision.models.detectors import open_detector
+from watchnet.vision.models.store import ModelStore
+from watchnet.vision.mot import MotWriter, cvml_to_mot, read_mot
+from watchnet.vision.pipeline import CameraPipeline
+from watchnet.vision.sources.factory import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data"))

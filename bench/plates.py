@@ -40,10 +40,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from watchnet.analysis.plates import PlateRead, PlateReader, edit_distance, fold_confusables, load_image
-from watchnet.config import Settings
-from watchnet.models.ocr import TextRead
-from watchnet.models.store import ModelStore
+from watchnet.core.config import Settings
+from watchnet.core.plate_text import edit_distance, fold_confusables
+from watchnet.vision.analysis.plates import PlateRead, PlateReader, load_image
+from watchnet.vision.models.ocr import TextRead
+from watchnet.vision.models.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data")) / "plates"

@@ -39,12 +39,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from watchnet.analysis.describe import appearance_embedding
-from watchnet.analysis.reid import ReidEmbedder, TrackProjection
-from watchnet.config import Settings
-from watchnet.models.convert_torch_state import convert_mobilenetv2
-from watchnet.models.packages import extract_model_files, fetch_package
-from watchnet.models.store import ModelStore
+from watchnet.core.config import Settings
+from watchnet.vision.analysis.describe import appearance_embedding
+from watchnet.vision.analysis.reid import ReidEmbedder, TrackProjection
+from watchnet.vision.models.convert_torch_state import convert_mobilenetv2
+from watchnet.vision.models.packages import extract_model_files, fetch_package
+from watchnet.vision.models.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -3,7 +3,7 @@
 Measures, on this machine, with the same video (PETS 2009 S2.L1 view 1, 480x360, 10 fps, played as fast
 as possible) and the same full analysis per camera (detector, tracker, faces, descriptions):
 - per-camera CPU seconds per frame and end-to-end fps of the thread runner, the process workers
-  (``watchnet.camera``) and Ray camera actors (``watchnet.cluster``, local Ray, one detector per actor),
+  (``watchnet.runtime.camera``) and Ray camera actors (``watchnet.runtime.cluster``, local Ray, one detector per actor),
   for 1, 2 and 4 cameras, and each one's overhead ratio against threads. CPU and fps are taken between
   the moment every camera has produced frames and the moment they all ended (model loading excluded);
 - time to recover a SIGKILLed worker process (kill -> its camera has frames again in a new process);
@@ -38,7 +38,7 @@ DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "dat
 VIDEO = DATA / "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 OUT = REPO / "bench" / "results" / "scale.json"
 
-from watchnet.config import Settings  # noqa: E402
+from watchnet.core.config import Settings  # noqa: E402
 from watchnet.store.db import open_store  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def measure(sample: Callable[[], tuple[list[int], list[str], float]], n: int, fr
 
 
 def run_thread(home: Path, n: int, frames: int) -> dict[str, float]:
-    from watchnet.camera.worker import CameraHost
+    from watchnet.runtime.camera.worker import CameraHost
 
     settings = settings_for(home, n)
     host = CameraHost(settings, list(settings.cameras), max_frames=frames)
@@ -100,7 +100,7 @@ def run_thread(home: Path, n: int, frames: int) -> dict[str, float]:
 
 
 def run_process(home: Path, n: int, frames: int) -> dict[str, float]:
-    from watchnet.camera.supervisor import ProcessSupervisor
+    from watchnet.runtime.camera.supervisor import ProcessSupervisor
 
     settings = settings_for(home, n)
     engine = open_store(settings)
@@ -122,7 +122,7 @@ def run_process(home: Path, n: int, frames: int) -> dict[str, float]:
 def run_ray(home: Path, n: int, frames: int) -> dict[str, float]:
     import ray
 
-    from watchnet.cluster.reconcile import ClusterReconciler
+    from watchnet.runtime.cluster.reconcile import ClusterReconciler
 
     settings = settings_for(home, n)
     engine = open_store(settings)
@@ -145,7 +145,7 @@ def run_ray(home: Path, n: int, frames: int) -> dict[str, float]:
 
 def worker_recovery(home: Path, tries: int = 2) -> list[float]:
     """SIGKILL the worker of a looping camera; seconds until its camera has frames in a new process."""
-    from watchnet.camera.supervisor import ProcessSupervisor
+    from watchnet.runtime.camera.supervisor import ProcessSupervisor
 
     settings = settings_for(home, 1, live=True, workers={"restart_initial_s": 0.5}, stream={"loop_pause_s": 0.2})
     engine = open_store(settings)
@@ -173,8 +173,8 @@ def worker_recovery(home: Path, tries: int = 2) -> list[float]:
 
 RAISE = """
 import sys, time
-from watchnet.events.alerts import AlertManager
-from watchnet.records import Alert
+from watchnet.services.alerts import AlertManager
+from watchnet.core.records import Alert
 from watchnet.store.db import make_engine
 engine = make_engine(sys.argv[1]); manager = AlertManager(engine)
 for i in range(int(sys.argv[3])):
@@ -187,8 +187,8 @@ engine.dispose()
 
 def alert_latency(db_url: str, home: Path, count: int = 30) -> dict[str, float]:
     """Alerts raised in another process -> heard here through the event log (ms: median, p95)."""
+    from watchnet.services.watchlist import Watchlist
     from watchnet.store.outbox import EventFollower, LogEvent
-    from watchnet.watchlist import Watchlist
 
     settings = Settings.load(None, home=home, database_url=db_url)
     engine = open_store(settings)

@@ -43,12 +43,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from watchnet.analysis.describe import appearance_embedding
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.config import Settings
-from watchnet.search import SearchQuery, SightingSearch
+from watchnet.core.config import Settings
+from watchnet.services.search import SearchQuery, SightingSearch
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.sightings import APPEARANCE, FACE, plate_key
+from watchnet.vision.analysis.describe import appearance_embedding
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WATCHNET_SHARED_DATA", REPO.parent / "shared" / "data"))

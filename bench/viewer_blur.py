@@ -25,13 +25,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from watchnet.analysis.blur import ViewerBlur  # noqa: E402
-from watchnet.analysis.detect import Detector  # noqa: E402
-from watchnet.analysis.faces import FaceAnalyzer  # noqa: E402
-from watchnet.api.live import LiveHub  # noqa: E402
-from watchnet.config import CameraConfig, Settings  # noqa: E402
-from watchnet.pipeline import CameraPipeline, FrameResult  # noqa: E402
-from watchnet.records import Frame  # noqa: E402
+from watchnet.core.config import CameraConfig, Settings  # noqa: E402
+from watchnet.core.records import Frame  # noqa: E402
+from watchnet.services.live import LiveHub  # noqa: E402
+from watchnet.vision.analysis.blur import ViewerBlur  # noqa: E402
+from watchnet.vision.analysis.detect import Detector  # noqa: E402
+from watchnet.vision.analysis.faces import FaceAnalyzer  # noqa: E402
+from watchnet.vision.pipeline import CameraPipeline, FrameResult  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 CLIPS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchnet.config import Settings
+from watchnet.core.config import Settings
 
 pytest_plugins = ["tests.postgres"]
 

@@ -16,9 +16,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from watchnet.api import accounts
 from watchnet.api.app import create_app
-from watchnet.config import Settings
+from watchnet.core.config import Settings
+from watchnet.services import accounts
 
 PASSWORD = "correct horse battery staple"
 ROLES = ("admin", "operator", "auditor", "viewer")

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from watchnet.api.backends import alert_manager
-from watchnet.records import Alert
+from watchnet.core.records import Alert
 
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 

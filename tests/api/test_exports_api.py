@@ -15,13 +15,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.integration.test_exports import SHARPNESS_DROP, decode, load, raise_photo_alert, sharpness
-from watchnet.analysis.blur import ViewerBlur, grow
-from watchnet.api.live import LiveHub
-from watchnet.config import Settings
-from watchnet.exports import ExportTools
-from watchnet.pipeline import FrameResult
-from watchnet.records import Alert, Frame, subset
+from watchnet.core.config import Settings
+from watchnet.core.records import Alert, Frame, subset
+from watchnet.services.exports import ExportTools
+from watchnet.services.live import LiveHub
 from watchnet.store import audit
+from watchnet.vision.analysis.blur import ViewerBlur, grow
+from watchnet.vision.pipeline import FrameResult
 
 TWO_PEOPLE = "faces/face_recognition/two_people.jpg"
 

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import PASSWORD, add_users, login, make_settings, start_server, stop_server
 from watchnet.api.app import create_app
-from watchnet.serve import PipelineHooks, PipelineSupervisor, analysis
+from watchnet.api.server import PipelineHooks, PipelineSupervisor, analysis
 from watchnet.store.db import make_engine
 
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"

@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import LiveServer, add_users, login, make_settings, start_server, stop_server
-from watchnet.analysis.faces import FaceAnalyzer
 from watchnet.api.app import create_app
-from watchnet.serve import PipelineHooks, PipelineSupervisor, analysis
+from watchnet.api.server import PipelineHooks, PipelineSupervisor, analysis
+from watchnet.vision.analysis.faces import FaceAnalyzer
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import LiveServer
 from watchnet.api.backends import alert_manager
-from watchnet.records import Alert
+from watchnet.core.records import Alert
 from watchnet.store import audit
 
 FACES = "faces/face_recognition"

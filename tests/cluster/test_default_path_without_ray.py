@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-DEFAULT_PATH = ("watchnet.cli", "watchnet.serve", "watchnet.runner", "watchnet.api.app", "watchnet.camera.supervisor",
-                "watchnet.camera.worker", "watchnet.events.dispatch", "watchnet.store.outbox", "watchnet.cli.cluster")
+DEFAULT_PATH = ("watchnet.cli", "watchnet.api.server", "watchnet.runtime.runner", "watchnet.api.app",
+                "watchnet.runtime.camera.supervisor", "watchnet.runtime.camera.worker", "watchnet.services.dispatch",
+                "watchnet.store.outbox", "watchnet.cli.cluster")
 
 
 def test_default_modules_do_not_import_ray() -> None:
@@ -17,6 +18,6 @@ def test_default_modules_do_not_import_ray() -> None:
 
 
 def test_the_cluster_package_does_import_ray() -> None:  # the check above can fail: Ray is installed here
-    code = "import sys, watchnet.cluster.actors; print('ray' in sys.modules)"
+    code = "import sys, watchnet.runtime.cluster.actors; print('ray' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "True"

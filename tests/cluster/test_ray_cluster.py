@@ -24,8 +24,8 @@ from watchnet.store.queries import count_tracks
 ray = pytest.importorskip("ray", reason="the cluster extra (pip install 'watchnet[cluster]') is not installed")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from watchnet.cluster.actors import CAMERA_RESOURCE, NAMESPACE, camera_actor_name  # noqa: E402
-from watchnet.cluster.reconcile import ClusterReconciler  # noqa: E402
+from watchnet.runtime.cluster.actors import CAMERA_RESOURCE, NAMESPACE, camera_actor_name  # noqa: E402
+from watchnet.runtime.cluster.reconcile import ClusterReconciler  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 WAIT_S = 240.0

@@ -12,14 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from tests.integration.test_search_pipeline import _run
-from watchnet.analysis.age_gender import AgeGenderEstimator, AgeGenderVoter, band_labels
-from watchnet.analysis.describe import DescribeAnalyzer
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.config import AttributesConfig, CameraConfig, Settings
-from watchnet.records import Face
-from watchnet.search import SearchQuery, SightingSearch
+from watchnet.core.config import AttributesConfig, CameraConfig, Settings
+from watchnet.core.records import Face
+from watchnet.services.search import SearchQuery, SightingSearch
 from watchnet.store.db import open_store
 from watchnet.store.queries import list_tracks
+from watchnet.vision.analysis.age_gender import AgeGenderEstimator, AgeGenderVoter, band_labels
+from watchnet.vision.analysis.describe import DescribeAnalyzer
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
 
 KEYS = ("age_band", "age_band_confidence", "gender", "gender_confidence")
 ADULT = ("18-29", "30-44", "45-59", "60+")

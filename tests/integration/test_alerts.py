@@ -13,16 +13,22 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from watchnet.analysis.faces import FaceAnalyzer
-from watchnet.config import Settings, WebhookConfig
-from watchnet.events.alerts import AlertDecisionError, AlertManager
-from watchnet.events.bus import AlertBus
-from watchnet.events.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, RetryPolicy, WebhookSink, verify_signature
-from watchnet.records import Alert, AlertState
+from watchnet.core.config import Settings, WebhookConfig
+from watchnet.core.records import Alert, AlertState
+from watchnet.services.alerts import AlertDecisionError, AlertManager
+from watchnet.services.bus import AlertBus
+from watchnet.services.sinks.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    RetryPolicy,
+    WebhookSink,
+    verify_signature,
+)
+from watchnet.services.watchlist import Watchlist
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
-from watchnet.watchlist import Watchlist
+from watchnet.vision.analysis.faces import FaceAnalyzer
 
 WAIT_S = 20.0
 SECRET = "alerts-test-secret-0123456789"

@@ -14,10 +14,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from watchnet.config import MqttConfig
-from watchnet.events.sinks.base import RAISED, UPDATED, payload
-from watchnet.events.sinks.mqtt import MqttSink
-from watchnet.records import Alert
+from watchnet.core.config import MqttConfig
+from watchnet.core.records import Alert
+from watchnet.services.sinks.base import RAISED, UPDATED, payload
+from watchnet.services.sinks.mqtt import MqttSink
 
 WAIT_S = 20.0
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None)

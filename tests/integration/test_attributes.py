@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from watchnet.analysis.attributes import (
+from watchnet.core.config import AttributesConfig, Settings
+from watchnet.vision.analysis.attributes import (
     AttributeVoter,
     describe_person,
     describe_vehicle,
     keypoints_from_movenet,
 )
-from watchnet.analysis.colours import SWATCH_BGR
-from watchnet.config import AttributesConfig, Settings
+from watchnet.vision.analysis.colours import SWATCH_BGR
 
 LABELS = Path(__file__).resolve().parents[2] / "bench" / "labels" / "colours.csv"
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"

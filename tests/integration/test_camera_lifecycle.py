@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from watchnet.analysis.detect import Detector
-from watchnet.config import CameraConfig, Settings
-from watchnet.runner import Runner, RunOptions
-from watchnet.sources import probe
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.runtime.runner import Runner, RunOptions
 from watchnet.store.db import open_store
 from watchnet.store.queries import count_tracks, list_events, list_runs, list_tracks
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.sources import probe
 
 pytestmark = pytest.mark.slow
 

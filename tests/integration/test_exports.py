@@ -25,20 +25,20 @@ import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from watchnet.analysis.blur import Box, assign_faces, blur_non_matches
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.face_tracks import face_crop
-from watchnet.analysis.faces import FaceAnalyzer, similarity
 from watchnet.cli.export import app as export_cli
-from watchnet.config import Settings
-from watchnet.events.alerts import AlertManager
-from watchnet.exports import ExportTools, export_alert, export_search
-from watchnet.records import Alert, Face, Sighting
-from watchnet.search import SearchQuery, SightingSearch
+from watchnet.core.config import Settings
+from watchnet.core.records import Alert, Face, Sighting
+from watchnet.services.alerts import AlertManager
+from watchnet.services.exports import ExportTools, export_alert, export_search
+from watchnet.services.search import SearchQuery, SightingSearch
+from watchnet.services.watchlist import Watchlist
 from watchnet.store import audit
 from watchnet.store.db import open_store
 from watchnet.store.sightings import SightingStore
-from watchnet.watchlist import Watchlist
+from watchnet.vision.analysis.blur import Box, assign_faces, blur_non_matches
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.face_tracks import face_crop
+from watchnet.vision.analysis.faces import FaceAnalyzer, similarity
 
 pytestmark = pytest.mark.slow
 

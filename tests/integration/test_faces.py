@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from watchnet.analysis.faces import FaceAnalyzer, load_image
 from watchnet.cli.faces import app
-from watchnet.config import Settings
-from watchnet.errors import InputError
-from watchnet.records import Face
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.core.records import Face
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,17 @@ import sqlalchemy as sa
 import supervision as sv
 from typer.testing import CliRunner
 
-from watchnet.analysis.face_tracks import FaceTrackAnalyzer
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.config import Settings
-from watchnet.errors import InputError
-from watchnet.events.alerts import AlertManager
-from watchnet.models.face_embedders import FusedEmbedder
-from watchnet.records import CLASS_ID, Face, Frame
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.core.records import CLASS_ID, Face, Frame
+from watchnet.services.alerts import AlertManager
+from watchnet.services.watchlist import Watchlist
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
-from watchnet.watchlist import Watchlist
+from watchnet.vision.analysis.face_tracks import FaceTrackAnalyzer
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
+from watchnet.vision.models.face_embedders import FusedEmbedder
 
 PINNED = {
     "embedder": "fused",
@@ -195,7 +195,7 @@ def test_confirmed_alert_faces_join_the_subject_and_the_change_is_audited(
 def test_changing_the_embedder_reembeds_kept_photos_on_load(
     fused: FaceAnalyzer, home: Path, tmp_path: Path, engine: sa.Engine, shared_data: Path,
 ) -> None:
-    from watchnet.watchlist import face_watch
+    from watchnet.services.watchlist import face_watch
 
     old = Settings.load(home=tmp_path / "home", faces={**PINNED, "embedder": "dlib-resnet"})
     subject = Watchlist(old, engine, FaceAnalyzer(old)).enrol("Jennifer Capriati", [photo(shared_data, ENROLMENT)],

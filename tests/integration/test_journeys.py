@@ -20,13 +20,13 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from watchnet.api import accounts
 from watchnet.api.app import create_app
-from watchnet.config import CameraConfig, Settings
-from watchnet.events.alerts import AlertManager
-from watchnet.linking import forensic
-from watchnet.linking.service import LinkerService
-from watchnet.records import Alert, Sighting, Track
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.records import Alert, Sighting, Track
+from watchnet.services import accounts
+from watchnet.services.alerts import AlertManager
+from watchnet.services.linking import forensic
+from watchnet.services.linking.service import LinkerService
 from watchnet.store import journeys as repo
 from watchnet.store.audit import export_lines
 from watchnet.store.db import open_store
@@ -89,7 +89,7 @@ def _store(settings: Settings) -> tuple[Any, SightingStore]:
 
 def _subject(settings: Settings, engine: Any, shared_data: Path) -> int:
     """A real watchlist subject (enrolled from a real photo) for the alerts to name."""
-    from watchnet.watchlist import Watchlist
+    from watchnet.services.watchlist import Watchlist
 
     photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
     return Watchlist(settings, engine).enrol("wanted", [photo], by="admin").id

@@ -14,9 +14,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from watchnet.config import RuntimeConfig, Settings
-from watchnet.models.runtime import create_session
-from watchnet.models.store import ModelStore
+from watchnet.core.config import RuntimeConfig, Settings
+from watchnet.vision.models.runtime import create_session
+from watchnet.vision.models.store import ModelStore
 
 MODELS = ["nanodet", "centernet", "blazeface", "faceres", "movenet-multipose"]
 TOLERANCE = 1e-3  # max abs difference, relative to the largest magnitude of that output

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from watchnet.config import RuntimeConfig, Settings
-from watchnet.errors import ModelError
-from watchnet.models.runtime import PREFERRED, available_providers, create_session, run_batched
-from watchnet.models.store import ModelStore
+from watchnet.core.config import RuntimeConfig, Settings
+from watchnet.core.errors import ModelError
+from watchnet.vision.models.runtime import PREFERRED, available_providers, create_session, run_batched
+from watchnet.vision.models.store import ModelStore
 
 CPU = RuntimeConfig(providers=["CPUExecutionProvider"], intra_op_threads=2)
 

@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from watchnet.cli.models import app
-from watchnet.config import Settings
-from watchnet.errors import ModelError
-from watchnet.models.store import ModelStore, check_io, load_catalog
+from watchnet.core.config import Settings
+from watchnet.core.errors import ModelError
+from watchnet.vision.models.store import ModelStore, check_io, load_catalog
 
 SMALL = "blazeface"  # 0.6 MB: cheapest to copy and convert
 

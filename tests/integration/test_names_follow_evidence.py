@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.faces import FaceAnalyzer
-from watchnet.api.live import LiveHub
-from watchnet.config import Settings
-from watchnet.pipeline import FrameResult
-from watchnet.records import Alert
-from watchnet.runner import Runner
+from watchnet.core.config import Settings
+from watchnet.core.records import Alert
+from watchnet.runtime.runner import Runner
+from watchnet.services.live import LiveHub
+from watchnet.services.watchlist import Watchlist, face_watch
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
-from watchnet.watchlist import Watchlist, face_watch
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.faces import FaceAnalyzer
+from watchnet.vision.pipeline import FrameResult
 
 pytestmark = pytest.mark.slow
 

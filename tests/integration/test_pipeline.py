@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from tests.rtsp_server import RtspServer
-from watchnet.analysis.detect import Detector
-from watchnet.config import CameraConfig, Settings, StreamConfig
-from watchnet.evaluation import gt_boxes_by_frame, match_counts, tracking_metrics
-from watchnet.mot import cvml_to_mot, read_mot
-from watchnet.pipeline import FrameResult
-from watchnet.runner import Runner, RunOptions
+from watchnet.core.config import CameraConfig, Settings, StreamConfig
+from watchnet.runtime.runner import Runner, RunOptions
 from watchnet.store.db import open_store
 from watchnet.store.queries import count_tracks, list_events, list_runs, list_tracks
 from watchnet.store.recorder import Recorder
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.evaluation import gt_boxes_by_frame, match_counts, tracking_metrics
+from watchnet.vision.mot import cvml_to_mot, read_mot
+from watchnet.vision.pipeline import FrameResult
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from watchnet.config import Settings
-from watchnet.events.alerts import AlertManager
+from watchnet.core.config import Settings
+from watchnet.services.alerts import AlertManager
 from watchnet.store.db import open_store
 
 pytestmark = pytest.mark.slow

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from watchnet.analysis.plates import PlateReader, load_image
 from watchnet.cli.plates import app
-from watchnet.config import Settings
-from watchnet.models.ocr import TextDetector
-from watchnet.models.store import ModelStore
+from watchnet.core.config import Settings
+from watchnet.vision.analysis.plates import PlateReader, load_image
+from watchnet.vision.models.ocr import TextDetector
+from watchnet.vision.models.store import ModelStore
 
 MODELS = ["ppocr-det", "ppocr-rec"]
 

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from watchnet.analysis.reid import ReidEmbedder, TrackProjection, similarity
-from watchnet.config import Settings
-from watchnet.errors import InputError
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.vision.analysis.reid import ReidEmbedder, TrackProjection, similarity
 
 IITD = ("reid", "iitd_two_camera")
 
@@ -110,15 +110,15 @@ def test_cli_embed_prints_json_lines_and_a_clear_error(shared_data: Path, tmp_pa
 
 @pytest.mark.slow
 def test_pipeline_sightings_carry_a_stored_reid_vector(shared_data: Path, tmp_path: Path) -> None:
-    from watchnet.analysis.describe import DescribeAnalyzer
-    from watchnet.analysis.detect import Detector
-    from watchnet.config import CameraConfig
-    from watchnet.records import Sighting
-    from watchnet.runner import Runner, RunOptions
+    from watchnet.core.config import CameraConfig
+    from watchnet.core.records import Sighting
+    from watchnet.runtime.runner import Runner, RunOptions
     from watchnet.store.db import open_store
     from watchnet.store.recorder import Recorder
     from watchnet.store.schema_sightings import SightingVector
     from watchnet.store.sightings import REID, SightingStore
+    from watchnet.vision.analysis.describe import DescribeAnalyzer
+    from watchnet.vision.analysis.detect import Detector
 
     video = shared_data / "tracking" / "pets09_s2l1" / "pets09_s2l1_view001_480x360_10fps.avi"
     settings = Settings.load(home=tmp_path / "home", cameras=[CameraConfig(name="pets", url=str(video)).model_dump()])
@@ -145,7 +145,7 @@ def test_pipeline_sightings_carry_a_stored_reid_vector(shared_data: Path, tmp_pa
 def test_fit_learns_a_projection_from_video_tracks_that_the_embedder_loads(shared_data: Path, tmp_path: Path) -> None:
     import av
 
-    from watchnet.reid_fit import fit_projection, site_projection_path
+    from watchnet.vision.reid_fit import fit_projection, site_projection_path
 
     source = shared_data / "tracking" / "pets09_s2l1" / "pets09_s2l1_view001_480x360_10fps.avi"
     clip = tmp_path / "clip.mp4"  # the first 15 s: enough tracks, a fraction of the time

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from watchnet.cli.retention import app as retention_app
-from watchnet.config import CameraConfig, Settings
-from watchnet.records import Sighting, Track, TrackEvent, TrackEventKind
-from watchnet.search import SearchQuery, SightingSearch
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.records import Sighting, Track, TrackEvent, TrackEventKind
+from watchnet.services.search import SearchQuery, SightingSearch
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.recorder import Recorder

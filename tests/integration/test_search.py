@@ -18,17 +18,17 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
-from watchnet.analysis.faces import FaceAnalyzer, load_image
-from watchnet.analysis.plates import PlateReader
 from watchnet.cli.search import search as search_command
-from watchnet.config import Settings
-from watchnet.errors import InputError
-from watchnet.records import Sighting
-from watchnet.search import SearchQuery, SightingSearch
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.core.records import Sighting
+from watchnet.services.search import SearchQuery, SightingSearch
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.schema_watchlist import AlertRow
 from watchnet.store.sightings import FACE, SightingStore
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
+from watchnet.vision.analysis.plates import PlateReader
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from watchnet.analysis.describe import DescribeAnalyzer, HotPlate
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.plates import PlateReader
-from watchnet.config import CameraConfig, Settings
-from watchnet.pipeline import TrackAnalyzer
-from watchnet.records import Alert
-from watchnet.runner import Runner, RunOptions
-from watchnet.search import SearchQuery, SightingSearch
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.records import Alert
+from watchnet.runtime.runner import Runner, RunOptions
+from watchnet.services.search import SearchQuery, SightingSearch
 from watchnet.store.db import open_store
 from watchnet.store.queries import list_tracks
 from watchnet.store.recorder import Recorder
 from watchnet.store.sightings import SightingStore, SightingWriter
+from watchnet.vision.analysis.describe import DescribeAnalyzer, HotPlate
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.plates import PlateReader
+from watchnet.vision.pipeline import TrackAnalyzer
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_hotlist_plate_raises_an_alert_through_the_runner(shared_data: Path, tmp
 def test_keep_embeddings_mode_stores_track_faces_that_a_photo_finds(shared_data: Path, tmp_path: Path) -> None:
     """On the Hamilton clip (Lin-Manuel Miranda on stage), the best face of each person track is embedded;
     his enrolment photo then finds those sightings above the match threshold, other people's do not."""
-    from watchnet.analysis.faces import FaceAnalyzer
+    from watchnet.vision.analysis.faces import FaceAnalyzer
 
     folder = shared_data / "faces" / "face_recognition"
     camera = CameraConfig(name="stage", url=str(folder / "short_hamilton_clip.mp4"))

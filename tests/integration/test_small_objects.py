@@ -12,13 +12,13 @@ import pytest
 import supervision as sv
 from typer.testing import CliRunner
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.plates import PlateReader, load_image, split_rows
-from watchnet.analysis.regions import RegionSearch, SearchSettings
 from watchnet.cli import app
-from watchnet.config import CameraConfig, Settings
-from watchnet.models.store import ModelStore
-from watchnet.records import CLASS_ID
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.records import CLASS_ID
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.plates import PlateReader, load_image, split_rows
+from watchnet.vision.analysis.regions import RegionSearch, SearchSettings
+from watchnet.vision.models.store import ModelStore
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_shipped_formats_are_data(shared_data: Path) -> None:
 def test_annotated_video_outlines_the_searched_tiles(detector: Detector, shared_data: Path, tmp_path: Path) -> None:
     import av
 
-    from watchnet.runner import Runner, RunOptions
+    from watchnet.runtime.runner import Runner, RunOptions
 
     folder = shared_data / "tracking" / "mot17_mini" / "MOT17-02-FRCNN" / "img1"
     settings = Settings.load(home=tmp_path / "home", cameras=[{"name": "square", "url": str(folder)}],

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from tests.rtsp_server import PETS_VIDEO, RtspServer, rtsp_server  # noqa: F401 (fixture)
-from watchnet.config import CameraConfig, StreamConfig
-from watchnet.errors import SourceError
-from watchnet.records import Frame
-from watchnet.sources import (
+from watchnet.core.config import CameraConfig, StreamConfig
+from watchnet.core.errors import SourceError
+from watchnet.core.records import Frame
+from watchnet.vision.sources import (
     FileSource,
     FolderSource,
     Source,
@@ -220,7 +220,7 @@ def test_unreachable_rtsp_reconnects_then_fails_without_raising(caplog: pytest.L
         assert take(source, None, 5) == []  # frames() simply ends
         status = source.status
     assert SourceState.RECONNECTING in seen
-    warnings = [r.getMessage() for r in caplog.records if r.name == "watchnet.sources"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "watchnet.vision.sources"]
     assert sum("reconnecting in" in m for m in warnings) == 2 and "giving up" in warnings[-1]
     assert status.state == SourceState.FAILED and status.reconnects == 2
     assert status.last_error is not None

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from watchnet.config import CameraConfig
-from watchnet.records import Track, TrackEvent, TrackEventKind
+from watchnet.core.config import CameraConfig
+from watchnet.core.records import Track, TrackEvent, TrackEventKind
 from watchnet.store import queries
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.recorder import Recorder

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from watchnet.config import Settings
-from watchnet.errors import StoreError
+from watchnet.core.config import Settings
+from watchnet.core.errors import StoreError
 from watchnet.store.db import alembic_config, make_engine, migrate, open_store
 from watchnet.store.tables import load_all_tables
 

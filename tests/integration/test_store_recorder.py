@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from watchnet.config import CameraConfig
-from watchnet.errors import StoreError
-from watchnet.records import Track, TrackEvent, TrackEventKind
+from watchnet.core.config import CameraConfig
+from watchnet.core.errors import StoreError
+from watchnet.core.records import Track, TrackEvent, TrackEventKind
 from watchnet.store import queries
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.recorder import Recorder

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from watchnet.config import StoreConfig
+from watchnet.core.config import StoreConfig
 from watchnet.store.db import make_engine
 
 THREADS = 16

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from tests.integration.test_exports import SHARPNESS_DROP, load, sharpness
-from watchnet.analysis.blur import Box, ViewerBlur
-from watchnet.analysis.faces import FaceAnalyzer
-from watchnet.config import Settings
-from watchnet.errors import ModelError
-from watchnet.records import Face
+from watchnet.core.config import Settings
+from watchnet.core.errors import ModelError
+from watchnet.core.records import Face
+from watchnet.vision.analysis.blur import Box, ViewerBlur
+from watchnet.vision.analysis.faces import FaceAnalyzer
 
 pytestmark = pytest.mark.slow
 TWO_PEOPLE = "faces/face_recognition/two_people.jpg"

@@ -11,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from watchnet.analysis.faces import FaceAnalyzer
-from watchnet.config import Settings
-from watchnet.errors import InputError
-from watchnet.events.matching import MatchPolicy, counted
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.core.matching import MatchPolicy, counted
+from watchnet.services.watchlist import Watchlist
 from watchnet.store import audit
 from watchnet.store.db import alembic_config, make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
-from watchnet.watchlist import Watchlist
+from watchnet.vision.analysis.faces import FaceAnalyzer
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_gallery_follows_changes_expiry_and_negatives(
 
 
 def _embedding(analyzer: FaceAnalyzer, path: Path) -> np.ndarray:
-    from watchnet.analysis.faces import load_image
+    from watchnet.vision.analysis.faces import load_image
 
     image = load_image(path)
     faces = analyzer.detect(image)

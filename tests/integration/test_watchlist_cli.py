@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from watchnet.cli.alerts import app as alerts_app
 from watchnet.cli.watchlist import app, parse_expiry
-from watchnet.config import Settings
-from watchnet.events.alerts import AlertManager
-from watchnet.records import Alert
+from watchnet.core.config import Settings
+from watchnet.core.records import Alert
+from watchnet.services.alerts import AlertManager
 from watchnet.store.db import open_store
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from watchnet.analysis.colours import (
+from watchnet.vision.analysis.colours import (
     PALETTE,
     SWATCH_BGR,
     build_table,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from watchnet.analysis.faces import pose_score, similarity
-from watchnet.config import FacesConfig
-from watchnet.models.blazeface import ANCHORS, five_points
-from watchnet.models.face_embedders import ARCFACE_112, DLIB_TEMPLATE, l2_normalise, similarity_transform
+from watchnet.core.config import FacesConfig
+from watchnet.vision.analysis.faces import pose_score, similarity
+from watchnet.vision.models.blazeface import ANCHORS, five_points
+from watchnet.vision.models.face_embedders import ARCFACE_112, DLIB_TEMPLATE, l2_normalise, similarity_transform
 
 
 def test_similarity_transform_recovers_a_known_rotation_scale_and_shift() -> None:

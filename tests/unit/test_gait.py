@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from watchnet.analysis.gait import GAIT_DIM, gait_descriptor, gait_similarity
+from watchnet.vision.analysis.gait import GAIT_DIM, gait_descriptor, gait_similarity
 
 
 def _walk(cadence_hz: float, leg: float, frames: int = 60, fps: float = 10.0) -> np.ndarray:

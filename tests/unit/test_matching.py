@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from watchnet.config import Settings
-from watchnet.events.matching import MatchPolicy, SubjectScores, TrackVote, counted, template, templates
+from watchnet.core.config import Settings
+from watchnet.core.matching import MatchPolicy, SubjectScores, TrackVote, counted, template, templates
 from watchnet.store.vectors import VectorIndex
 
 POLICY = MatchPolicy(threshold=0.9, single_face_score=0.95, vote_window=4, vote_min=2)

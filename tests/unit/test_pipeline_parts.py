@@ -11,17 +11,25 @@ import supervision as sv
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import ValidationError
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.motion import MotionGate
-from watchnet.analysis.track import CameraTracker
 from watchnet.cli.common import parse_source
-from watchnet.config import CameraConfig, DetectorConfig, LineRule, RuntimeConfig, Settings, TrackerConfig, ZoneRule
-from watchnet.errors import ModelError
-from watchnet.events.rules import RuleEngine
-from watchnet.models.detectors import open_detector
-from watchnet.models.letterbox import letterbox
-from watchnet.mot import MotWriter, read_mot
-from watchnet.records import CLASS_ID, Frame, TrackEventKind
+from watchnet.core.config import (
+    CameraConfig,
+    DetectorConfig,
+    LineRule,
+    RuntimeConfig,
+    Settings,
+    TrackerConfig,
+    ZoneRule,
+)
+from watchnet.core.errors import ModelError
+from watchnet.core.records import CLASS_ID, Frame, TrackEventKind
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.motion import MotionGate
+from watchnet.vision.analysis.rules import RuleEngine
+from watchnet.vision.analysis.track import CameraTracker
+from watchnet.vision.models.detectors import open_detector
+from watchnet.vision.models.letterbox import letterbox
+from watchnet.vision.mot import MotWriter, read_mot
 
 
 def frame(index: int, image: np.ndarray | None = None, fps: float = 10.0) -> Frame:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from watchnet.analysis.plates import PlateNormaliser, PlateVoter, read_quality
-from watchnet.config import PlatesConfig
+from watchnet.core.config import PlatesConfig
+from watchnet.vision.analysis.plates import PlateNormaliser, PlateVoter, read_quality
 
 
 def test_us_states_fix_confusables_where_the_state_format_demands() -> None:

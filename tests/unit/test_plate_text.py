@@ -7,17 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from watchnet.analysis.plates import (
-    PlateNormaliser,
-    PlateVoter,
-    clean_plate_text,
-    edit_distance,
-    fold_confusables,
-    load_image,
-    match_hotlist,
-)
-from watchnet.config import PlatesConfig
-from watchnet.errors import InputError
+from watchnet.core.config import PlatesConfig
+from watchnet.core.errors import InputError
+from watchnet.core.plate_text import clean_plate_text, edit_distance, fold_confusables, match_hotlist
+from watchnet.vision.analysis.plates import PlateNormaliser, PlateVoter, load_image
 
 
 def test_clean_keeps_letters_digits_and_cjk_only() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from watchnet.analysis.regions import RegionSearch, SearchSettings, merge_regions, square_around, tile_boxes
-from watchnet.config import DetectorConfig
+from watchnet.core.config import DetectorConfig
+from watchnet.vision.analysis.regions import RegionSearch, SearchSettings, merge_regions, square_around, tile_boxes
 
 
 def test_tiles_cover_the_frame_with_overlap() -> None:

@@ -13,17 +13,17 @@ import onnxruntime as ort
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from watchnet.config import Settings
-from watchnet.errors import ModelError
-from watchnet.models.convert_torch_state import (
+from watchnet.core.config import Settings
+from watchnet.core.errors import ModelError
+from watchnet.vision.models.convert_torch_state import (
     _LEGACY_MAGIC,
     _SETTINGS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     load_state_dict,
 )
-from watchnet.models.packages import extract_model_files, fetch_package
-from watchnet.models.store import ModelStore
+from watchnet.vision.models.packages import extract_model_files, fetch_package
+from watchnet.vision.models.store import ModelStore
 
 
 def _conv(x: np.ndarray, w: np.ndarray, stride: int, depthwise: bool) -> np.ndarray:

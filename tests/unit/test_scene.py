@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from watchnet.analysis.scene import SceneChange, SceneMonitor
-from watchnet.analysis.track import CameraTracker
-from watchnet.config import SceneConfig, TrackerConfig
-from watchnet.records import CLASS_ID, Frame, TrackEventKind
+from watchnet.core.config import SceneConfig, TrackerConfig
+from watchnet.core.records import CLASS_ID, Frame, TrackEventKind
+from watchnet.vision.analysis.scene import SceneChange, SceneMonitor
+from watchnet.vision.analysis.track import CameraTracker
 
 FPS = 10.0
 

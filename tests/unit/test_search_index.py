@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from watchnet.analysis.describe import APPEARANCE_DIM, appearance_embedding
-from watchnet.analysis.faces import load_image
-from watchnet.analysis.plates import edit_distance
 from watchnet.cli.search import parse_time
-from watchnet.errors import InputError
-from watchnet.search import _top
+from watchnet.core.errors import InputError
+from watchnet.core.plate_text import edit_distance
+from watchnet.services.search import _top
 from watchnet.store.sightings import PlateIndex, plate_key, vector_bytes, vector_from_bytes
+from watchnet.vision.analysis.describe import APPEARANCE_DIM, appearance_embedding
+from watchnet.vision.analysis.faces import load_image
 
 
 def _index(plates: list[str]) -> PlateIndex:

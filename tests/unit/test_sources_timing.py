@@ -1,4 +1,4 @@
-"""Pure helpers of watchnet.sources: timestamps, the fps cap, natural order, URL kinds and redaction."""
+"""Pure helpers of watchnet.vision.sources: timestamps, the fps cap, natural order, URL kinds and redaction."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from watchnet.errors import SourceError
-from watchnet.sources import source_kind
-from watchnet.sources.base import redact_url
-from watchnet.sources.folder import natural_key
-from watchnet.sources.timing import FpsCap, FrameClock
+from watchnet.core.errors import SourceError
+from watchnet.vision.sources import source_kind
+from watchnet.vision.sources.base import redact_url
+from watchnet.vision.sources.folder import natural_key
+from watchnet.vision.sources.timing import FpsCap, FrameClock
 
 # (pts, dts) of the first frames PyAV decodes from the PETS AVI: pts come out in the wrong order.
 AVI_PAIRS = [(1, 2), (4, 3), (3, 4), (5, 5), (2, 6), (8, 7), (7, 8), (9, 9)]

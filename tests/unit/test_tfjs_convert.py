@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from watchnet.models.tfjs import ConvertError, convert, load_tfjs
+from watchnet.vision.models.tfjs import ConvertError, convert, load_tfjs
 
 # --- writing TF.js graph models ------------------------------------------------------------------
 

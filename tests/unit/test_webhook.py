@@ -11,9 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from watchnet.config import WebhookConfig
-from watchnet.events.sinks.base import RAISED, payload
-from watchnet.events.sinks.webhook import (
+from watchnet.core.config import WebhookConfig
+from watchnet.core.records import Alert
+from watchnet.services.sinks.base import RAISED, payload
+from watchnet.services.sinks.webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -22,7 +23,6 @@ from watchnet.events.sinks.webhook import (
     sign,
     verify_signature,
 )
-from watchnet.records import Alert
 
 SECRET = "a-shared-secret-of-some-length"
 WAIT_S = 20.0  # an upper bound for delivery, never an expectation of speed

@@ -25,18 +25,18 @@ import sqlalchemy as sa
 from websockets.sync.client import ClientConnection, connect
 
 from tests.api.conftest import PASSWORD, free_port, make_settings
-from watchnet.api import accounts
-from watchnet.events.alerts import AlertManager
-from watchnet.events.dispatch import SinkDispatcher
-from watchnet.records import Alert
+from watchnet.core.records import Alert
+from watchnet.services import accounts
+from watchnet.services.alerts import AlertManager
+from watchnet.services.dispatch import SinkDispatcher
+from watchnet.services.watchlist import Watchlist
 from watchnet.store import outbox
 from watchnet.store.db import make_engine, migrate, open_store
-from watchnet.watchlist import Watchlist
 
 RAISE = """
 import sys
-from watchnet.events.alerts import AlertManager
-from watchnet.records import Alert
+from watchnet.services.alerts import AlertManager
+from watchnet.core.records import Alert
 from watchnet.store.db import make_engine
 engine = make_engine(sys.argv[1])
 alert = AlertManager(engine).raise_alert(Alert(subject_id=int(sys.argv[2]), subject_name="ABC123", kind="plate",

@@ -21,7 +21,7 @@ import pytest
 from tests import waiting
 from tests.api.conftest import PASSWORD, free_port, make_settings
 from tests.waiting import pets_clip
-from watchnet.api import accounts
+from watchnet.services import accounts
 from watchnet.store.db import open_store
 from watchnet.store.queries import count_tracks
 

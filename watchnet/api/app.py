@@ -1,6 +1,6 @@
 """``create_app``: the operator's console as one FastAPI app (API under /api, dashboard at /).
 
-The app is built from settings and an open store; the pipeline side (``watchnet.serve``) attaches its
+The app is built from settings and an open store; the pipeline side (``watchnet.api.server``) attaches its
 hooks through ``ApiState``. Nothing here starts cameras, so tests and the bench build the app alone.
 The interactive docs pages are off (they load scripts from a CDN); the schema is at /api/openapi.json.
 """
@@ -21,17 +21,17 @@ from sqlalchemy.engine import Engine
 
 from watchnet.api import routes
 from watchnet.api.deps import CAN_AUDIT, get_state, require
-from watchnet.api.live import LiveHub
 from watchnet.api.metrics import ApiMetrics
 from watchnet.api.ratelimit import LoginLimiter
 from watchnet.api.security import SecurityMiddleware, content_security_policy
 from watchnet.api.state import ApiState
 from watchnet.api.static import mount_dashboard
 from watchnet.api.uploads import BodyLimit
-from watchnet.config import Settings
-from watchnet.errors import InputError, WatchnetError
-from watchnet.events.alerts import AlertDecisionError
-from watchnet.events.bus import AlertBus
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError, WatchnetError
+from watchnet.services.alerts import AlertDecisionError
+from watchnet.services.bus import AlertBus
+from watchnet.services.live import LiveHub
 from watchnet.store.db import is_busy, open_store
 
 log = logging.getLogger("watchnet.api")

@@ -10,7 +10,7 @@ def alert_manager(state: Any) -> Any:
     """The process's ``AlertManager`` (publishing on the app's bus), made on first use."""
     manager = state.extras.get("alerts")
     if manager is None:
-        from watchnet.events.alerts import AlertManager
+        from watchnet.services.alerts import AlertManager
 
         manager = state.extras["alerts"] = AlertManager.from_settings(state.settings, state.engine, state.bus)
     return manager

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from watchnet.api.deps import CAN_READ_ALERTS, get_state, websocket_user
-from watchnet.records import Alert
+from watchnet.core.records import Alert
 
 
 async def follow_bus(websocket: WebSocket, on_alert: Callable[[Alert], Awaitable[None]],

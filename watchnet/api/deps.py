@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from starlette.requests import HTTPConnection
 
-from watchnet.api.accounts import Principal, resolve_session
 from watchnet.api.state import ApiState
+from watchnet.services.accounts import Principal, resolve_session
 
 SESSION_COOKIE = "watchnet_session"
 ALL_ROLES: tuple[str, ...] = ("admin", "operator", "auditor", "viewer")

@@ -39,7 +39,7 @@ class _PipelineCollector(Collector):
             up.add_metric([name], 1.0 if row.get("state") == "running" else 0.0)
             if row.get("lag_ms_median") is not None:
                 lag.add_metric([name], float(row["lag_ms_median"]) / 1000)
-            if row.get("worker") is not None:  # cameras in worker processes (watchnet.camera)
+            if row.get("worker") is not None:  # cameras in worker processes (watchnet.runtime.camera)
                 restarts.add_metric([name, str(row["worker"]), str(row.get("node") or "local")],
                                     float(row.get("worker_restarts") or 0))
                 if row.get("heartbeat_age_s") is not None:

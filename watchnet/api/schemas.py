@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from watchnet.api.accounts import NAME_PATTERN
+from watchnet.services.accounts import NAME_PATTERN
 
 #: A row id in a path: bounded, so an absurd number is a 422 and never reaches the database driver.
 Id = Annotated[int, PathParam(ge=1, le=2**62)]

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from watchnet.api.live import LiveHub
 from watchnet.api.metrics import ApiMetrics
 from watchnet.api.ratelimit import LoginLimiter
-from watchnet.config import Settings
-from watchnet.events.bus import AlertBus
+from watchnet.core.config import Settings
+from watchnet.services.bus import AlertBus
+from watchnet.services.live import LiveHub
 
 
 def _no_status() -> dict[str, dict[str, Any]]:

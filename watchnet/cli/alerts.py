@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.events.alerts import AlertInfo, AlertManager
+from watchnet.services.alerts import AlertInfo, AlertManager
 from watchnet.store.db import open_store
 
 app = typer.Typer(help="Review watchlist alerts: confirm, dismiss, close.", no_args_is_help=True)

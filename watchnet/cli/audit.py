@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from watchnet.cli.common import friendly_errors
-from watchnet.config import Settings
+from watchnet.core.config import Settings
 from watchnet.store import audit
 from watchnet.store.db import open_store
 

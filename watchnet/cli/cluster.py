@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.errors import WatchnetError
+from watchnet.core.errors import WatchnetError
 
 app = typer.Typer(help="Run the cameras on a Ray cluster (pip install 'watchnet[cluster]').", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def up(
     if not settings.resolved_database_url.startswith("postgresql"):
         raise WatchnetError("a cluster needs one shared PostgreSQL: set database_url (WATCHNET_DATABASE_URL)")
     _ray(address)
-    from watchnet.cluster.reconcile import ClusterReconciler
+    from watchnet.runtime.cluster.reconcile import ClusterReconciler
     from watchnet.store.db import open_store
 
     engine = open_store(settings)

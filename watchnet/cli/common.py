@@ -11,8 +11,8 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 
-from watchnet.config import CameraConfig, Settings
-from watchnet.errors import ConfigError, InputError, WatchnetError
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.errors import ConfigError, InputError, WatchnetError
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -8,9 +8,9 @@ import typer
 
 from watchnet.cli.common import friendly_errors
 from watchnet.cli.run import execute
-from watchnet.config import Settings
-from watchnet.demo import DEMO_CAMERA, fetch_demo_video
-from watchnet.runner import RunOptions
+from watchnet.core.config import Settings
+from watchnet.runtime.runner import RunOptions
+from watchnet.services.demo import DEMO_CAMERA, fetch_demo_video
 from watchnet.store.queries import count_tracks
 
 app = typer.Typer(help="The demo camera (PETS 2009 pedestrians from Debian's opencv-doc).", no_args_is_help=True)

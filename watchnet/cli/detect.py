@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 import typer
 
-from watchnet.analysis.detect import Detector
-from watchnet.analysis.regions import RegionSearch, SearchSettings
 from watchnet.cli.common import friendly_errors, load_settings, print_per_image
-from watchnet.config import CameraConfig, Settings
-from watchnet.errors import ConfigError, InputError
-from watchnet.records import CLASSES
+from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.errors import ConfigError, InputError
+from watchnet.core.records import CLASSES
+from watchnet.vision.analysis.detect import Detector
+from watchnet.vision.analysis.regions import RegionSearch, SearchSettings
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -1,7 +1,7 @@
 """``watchnet export``: evidence ZIPs from the command line (the same exports as the console's downloads).
 
 Faces of everyone who is not a watchlist match are blurred unless ``--no-blur`` is given; either way the
-export is audited with ``--by`` and ``--reason`` (see ``watchnet.exports``).
+export is audited with ``--by`` and ``--reason`` (see ``watchnet.services.exports``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def alert(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="watchnet YAML config")] = None,
 ) -> None:
     """Write the alert's JSON, face crop and frame (everyone but the match blurred) to one ZIP."""
-    from watchnet.exports import export_alert
+    from watchnet.services.exports import export_alert
 
     settings = load_settings(config)
     result = export_alert(open_store(settings), settings, alert_id, out, blur, actor=by, reason=reason)

@@ -4,7 +4,7 @@ faces to its subject.
 
 ``embed`` prints exactly the vectors the matcher compares: their dot product is the score ``compare``
 prints and the watchlist thresholds apply to (for the fused default, the weighted sum of the dlib and
-SFace cosines, see ``watchnet.models.face_embedders``).
+SFace cosines, see ``watchnet.vision.models.face_embedders``).
 
 Output is JSON lines (one per image) so scripts can consume it; a file that cannot be read gives a line
 with an ``error`` field, the run goes on with the next file and exits 1 at the end. Configuration
@@ -19,12 +19,12 @@ from typing import Annotated, Any
 
 import typer
 
-from watchnet.analysis.faces import FaceAnalyzer, load_image
 from watchnet.cli.common import friendly_errors, load_settings, print_per_image
-from watchnet.errors import InputError
-from watchnet.models.face_embedders import FusedEmbedder
-from watchnet.records import Face
-from watchnet.watchlist import Watchlist
+from watchnet.core.errors import InputError
+from watchnet.core.records import Face
+from watchnet.services.watchlist import Watchlist
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
+from watchnet.vision.models.face_embedders import FusedEmbedder
 
 app = typer.Typer(help="Detect, embed and compare faces in photos.", no_args_is_help=True)
 

@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from watchnet.cli.common import friendly_errors
-from watchnet.config import Settings
-from watchnet.errors import InputError
-from watchnet.linking import aicity, forensic
-from watchnet.linking.follow import FollowDesk
-from watchnet.linking.linker import Linker
-from watchnet.linking.service import LinkerService
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.services.linking import aicity, forensic
+from watchnet.services.linking.follow import FollowDesk
+from watchnet.services.linking.linker import Linker
+from watchnet.services.linking.service import LinkerService
 from watchnet.store.db import open_store
 
 app = typer.Typer(help="Journeys across cameras: show, confirm/cut links, follow, export.", no_args_is_help=True)

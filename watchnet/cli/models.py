@@ -1,6 +1,6 @@
 """``watchnet models``: list the catalog, pull (fetch + convert + verify) models, verify the cache.
 
-Thin by design: it parses arguments, calls ``watchnet.models.store.ModelStore`` and prints. A
+Thin by design: it parses arguments, calls ``watchnet.vision.models.store.ModelStore`` and prints. A
 ``WatchnetError`` becomes one red line on stderr and exit code 2; ``verify`` exits 1 if any model fails.
 """
 
@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from watchnet.config import Settings
-from watchnet.errors import WatchnetError
-from watchnet.models.store import ModelStore
+from watchnet.core.config import Settings
+from watchnet.core.errors import WatchnetError
+from watchnet.vision.models.store import ModelStore
 
 app = typer.Typer(help="List, pull and verify the models watchnet runs.", no_args_is_help=True)
 _out = Console()

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
-from watchnet.analysis.plates import PlateRead, PlateReader, load_image
 from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.errors import InputError
+from watchnet.core.errors import InputError
+from watchnet.vision.analysis.plates import PlateRead, PlateReader, load_image
 
 app = typer.Typer(help="Read licence plates in photos.", no_args_is_help=True)
 

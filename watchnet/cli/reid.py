@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from watchnet.analysis.faces import load_image
 from watchnet.cli.common import friendly_errors, load_settings, print_per_image
+from watchnet.vision.analysis.faces import load_image
 
 app = typer.Typer(help="Person re-identification: embed crops, fit the site's metric.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def embed(
     config: ConfigOption = None,
 ) -> None:
     """Print each crop's re-id embedding as {"file": ..., "embedding": [...]}."""
-    from watchnet.analysis.reid import ReidEmbedder
+    from watchnet.vision.analysis.reid import ReidEmbedder
 
     embedder = ReidEmbedder(load_settings(config))
     print_per_image(images, lambda path: {
@@ -43,7 +43,7 @@ def fit(
     config: ConfigOption = None,
 ) -> None:
     """Learn the re-id projection from the person tracks in the videos and save it (.npz)."""
-    from watchnet.reid_fit import fit_projection, site_projection_path
+    from watchnet.vision.reid_fit import fit_projection, site_projection_path
 
     settings = load_settings(config)
     projection = fit_projection(settings, videos, say=lambda line: typer.echo(line, err=True))

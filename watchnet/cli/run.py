@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from watchnet.analysis.detect import Detector
 from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.config import Settings
-from watchnet.records import CLASSES, Alert
-from watchnet.runner import CameraStats, Runner, RunOptions
+from watchnet.core.config import Settings
+from watchnet.core.records import CLASSES, Alert
+from watchnet.runtime.runner import CameraStats, Runner, RunOptions
 from watchnet.store.db import open_store, public_url
 from watchnet.store.recorder import Recorder
+from watchnet.vision.analysis.detect import Detector
 
 
 def print_progress(stats: list[CameraStats]) -> None:
@@ -41,7 +41,7 @@ def print_alert(alert: Alert) -> None:
 
 def execute(settings: Settings, options: RunOptions) -> dict:
     """Open the store and the detector, run all cameras, return the summary."""
-    from watchnet.analysis_setup import build_analysis
+    from watchnet.services.analysis_setup import build_analysis
 
     engine = open_store(settings)
     detector = Detector.from_settings(settings)

@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 
 from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.errors import InputError
-from watchnet.search import SearchPage, SearchQuery, SightingSearch
+from watchnet.core.errors import InputError
+from watchnet.services.search import SearchPage, SearchQuery, SightingSearch
 from watchnet.store.db import open_store
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

@@ -1,4 +1,4 @@
-"""``watchnet serve``: cameras + API + dashboard in one process (see ``watchnet.serve``)."""
+"""``watchnet serve``: cameras + API + dashboard in one process (see ``watchnet.api.server``)."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def serve(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings(config, source)
     if demo:
-        from watchnet.demo import DEMO_CAMERA, fetch_demo_video
+        from watchnet.services.demo import DEMO_CAMERA, fetch_demo_video
 
         camera = DEMO_CAMERA.model_copy(update={"url": str(fetch_demo_video())})
         others = [c.model_dump() for c in settings.cameras if c.name != camera.name]
         settings = load_settings(config, None, cameras=[*others, camera.model_dump()])
         loop = True
-    from watchnet.api import accounts
-    from watchnet.serve import serve as run_server
+    from watchnet.api.server import serve as run_server
+    from watchnet.services import accounts
     from watchnet.store.db import open_store
 
     engine = open_store(settings)
@@ -56,7 +56,7 @@ def _first_admin(engine: object) -> None:
         return
     typer.echo("No admin account yet; create the first one now.", err=True)
     name = typer.prompt("admin user name")
-    from watchnet.api.accounts import create_user
+    from watchnet.services.accounts import create_user
 
     create_user(engine, name, prompt_password(), "admin")  # type: ignore[arg-type]
     record(engine, "cli", "user.create", name, {"role": "admin", "via": "serve"})  # type: ignore[arg-type]

@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 
-from watchnet.api import accounts
 from watchnet.cli.common import friendly_errors
-from watchnet.config import Settings
-from watchnet.errors import InputError
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.services import accounts
 from watchnet.store import audit
 from watchnet.store.db import open_store
 

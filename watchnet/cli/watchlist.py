@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.errors import InputError
+from watchnet.core.errors import InputError
+from watchnet.services.watchlist import Watchlist
 from watchnet.store.db import open_store
-from watchnet.watchlist import Watchlist
 
 app = typer.Typer(help="Manage the face watchlist (every change is audited).", no_args_is_help=True)
 

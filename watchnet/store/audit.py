@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
-from watchnet.errors import StoreError
+from watchnet.core.errors import StoreError
 from watchnet.store.db import public_url
 from watchnet.store.schema_auth import AuditEntry, AuditHead
 

@@ -40,8 +40,8 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watchnet.config import Settings, StoreConfig
-from watchnet.errors import StoreError
+from watchnet.core.config import Settings, StoreConfig
+from watchnet.core.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watchnet.config import CameraConfig
-from watchnet.errors import StoreError
-from watchnet.records import Track, TrackEvent
+from watchnet.core.config import CameraConfig
+from watchnet.core.errors import StoreError
+from watchnet.core.records import Track, TrackEvent
 from watchnet.store.db import is_sqlite, public_url
 from watchnet.store.schema import Camera, Run, TrackEventRecord, TrackRecord
 

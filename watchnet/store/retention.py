@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from watchnet.config import Settings
+from watchnet.core.config import Settings
 from watchnet.store import audit
 from watchnet.store.sightings import bump_generation
 from watchnet.store.tables import load_all_tables
@@ -112,9 +112,7 @@ def cutoff_for(settings: Settings, now: datetime | None = None) -> datetime:
 
 def file_roots(settings: Settings) -> list[Path]:
     """Folders holding per-sighting, per-track and per-alert files (never exports or models)."""
-    from watchnet.analysis.describe import thumbnail_dir
-
-    return [settings.snapshots_dir, thumbnail_dir(settings), settings.home / "alerts"]
+    return [settings.snapshots_dir, settings.thumbnails_dir, settings.home / "alerts"]
 
 
 def purge(

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watchnet.config import Settings
-from watchnet.errors import StoreError
-from watchnet.records import Sighting
+from watchnet.core.config import Settings
+from watchnet.core.errors import StoreError
+from watchnet.core.records import Sighting
 from watchnet.store.db import public_url
 from watchnet.store.schema import Camera
 from watchnet.store.schema_sightings import SearchState, SightingRecord, SightingVector
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 FACE = "face"
 APPEARANCE = "appearance"
-REID = "reid"  # the re-id embedding (watchnet.analysis.reid); its dot product is the linker's similarity
+REID = "reid"  # the re-id embedding (watchnet.vision.analysis.reid); its dot product is the linker's similarity
 VECTOR_KINDS = (FACE, APPEARANCE, REID)
 
 _cameras = cast(sa.Table, Camera.__table__)
@@ -58,10 +58,10 @@ def vector_from_bytes(data: bytes) -> np.ndarray:
 
 def plate_key(text: str | None) -> str | None:
     """The form plates are searched by: cleaned, confusables folded (O->0, B->8 ...), so a misread
-    O/0 is no miss. The same folding as the hotlist matcher in ``watchnet.analysis.plates``."""
+    O/0 is no miss. The same folding as the hotlist matcher in ``watchnet.vision.analysis.plates``."""
     if not text:
         return None
-    from watchnet.analysis.plates import fold_confusables
+    from watchnet.core.plate_text import fold_confusables
 
     return fold_confusables(text)[:_PLATE_KEY_CHARS] or None
 

@@ -12,7 +12,7 @@ grouping them by owner; or, on PostgreSQL, keep the vectors in a pgvector column
 ``ORDER BY embedding <=> :q`` do the top-k. Neither is needed at watchlist scale.
 
 ``GalleryIndex`` loads the active, unexpired subjects' reference embeddings (one quality-weighted
-template per subject, ``watchnet.events.matching.template``) and negative examples of one embedder from
+template per subject, ``watchnet.core.matching.template``) and negative examples of one embedder from
 the store, and reloads when the watchlist changes: at once when told (``reload``),
 or when ``refresh`` sees ``watchlist_state.version`` move (a change made by another process).
 """
@@ -29,7 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from watchnet.events.matching import SubjectScores, templates
+from watchnet.core.matching import SubjectScores, templates
 from watchnet.store.schema_watchlist import Subject, SubjectNegative, SubjectPhoto, WatchlistState
 
 _subjects = cast(sa.Table, Subject.__table__)

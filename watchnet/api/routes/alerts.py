@@ -2,7 +2,7 @@
 and the decisions (confirm by two distinct users, dismiss with an optional negative example, close).
 
 Reads query the alert tables directly (they are the record); decisions go through the alert manager
-(``watchnet.events.alerts``), which owns the rules (who may confirm twice, what a dismissal teaches the
+(``watchnet.services.alerts``), which owns the rules (who may confirm twice, what a dismissal teaches the
 matcher) and writes the audit log. Every decision is also pushed to connected dashboards, so the second
 operator sees "1 of 2" change to confirmed without reloading.
 """
@@ -31,8 +31,8 @@ from watchnet.api.deps import (
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
-from watchnet.events.sinks.base import alert_json
-from watchnet.records import Alert
+from watchnet.core.records import Alert
+from watchnet.services.sinks.base import alert_json
 from watchnet.store.schema_watchlist import AlertDecision, AlertRow
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
@@ -204,8 +204,8 @@ class EvidenceOut(BaseModel):
 def evidence(alert: Id, request: Request, user: AlertReader) -> EvidenceOut:
     """Everything the decision view shows side by side: the alert, the subject's enrolled photos, the
     stored crops of every grouped track and, for operators, the journey across cameras (audited)."""
-    from watchnet.errors import WatchnetError
-    from watchnet.linking import forensic
+    from watchnet.core.errors import WatchnetError
+    from watchnet.services.linking import forensic
     from watchnet.store import evidence as store
     from watchnet.store import journeys as repo
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api import accounts
 from watchnet.api.deps import SESSION_COOKIE, AnyUser, client_address, get_state, token_of
 from watchnet.api.schemas import Credentials, LoginOut, TokenOut, UserOut
+from watchnet.services import accounts
 from watchnet.store import audit
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

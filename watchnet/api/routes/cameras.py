@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from watchnet.api.accounts import Principal
 from watchnet.api.deps import CAN_VIEW_LIVE, AdminUser, LiveUser, get_state, require
 from watchnet.api.schemas import Strict
 from watchnet.api.state import ApiState
-from watchnet.config import CameraConfig
+from watchnet.core.config import CameraConfig
+from watchnet.services.accounts import Principal
 from watchnet.store import audit
 from watchnet.store.queries import count_tracks, list_cameras
 from watchnet.store.recorder import Recorder
@@ -176,8 +176,8 @@ def test_connection(body: ConnectionTestIn, request: Request, user: AdminUser) -
     """Open a stream URL the way a camera would (bounded by the stream timeouts) before saving it (admins).
 
     Answers 200 either way: ``ok`` false carries the reason, with any password in the URL masked."""
-    from watchnet.errors import WatchnetError
-    from watchnet.sources.factory import probe
+    from watchnet.core.errors import WatchnetError
+    from watchnet.vision.sources.factory import probe
 
     try:
         info = probe(body.url, get_state(request).settings.stream)

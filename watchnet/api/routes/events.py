@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from watchnet.api.bus_socket import follow_bus
 from watchnet.api.deps import CAN_READ_ALERTS, get_state, require
 from watchnet.api.routes.alerts import live_message
-from watchnet.events.bus import alert_from_json
-from watchnet.records import Alert
+from watchnet.core.records import Alert
+from watchnet.services.bus import alert_from_json
 from watchnet.store import outbox
 
 router = APIRouter(prefix="/api/eventlog", tags=["events"])

@@ -1,9 +1,9 @@
-"""Evidence exports as ZIP downloads: one alert, or one page of search results (``watchnet.exports``).
+"""Evidence exports as ZIP downloads: one alert, or one page of search results (``watchnet.services.exports``).
 
 Who: an alert export is for those who may read alerts (operators, admins, auditors); a search export runs
 a search, so it is for those who may search (operators, admins): letting auditors export a search would
 let them search by the back door. Viewers never export. Every export states a reason and is audited by
-``watchnet.exports`` (who, what, why, blurred or not); the faces of non-matches are blurred unless the
+``watchnet.services.exports`` (who, what, why, blurred or not); the faces of non-matches are blurred unless the
 caller asks for ``blur=false`` (the default is ``exports.blur_faces``), which the audit entry records.
 """
 
@@ -21,7 +21,7 @@ from watchnet.api.routes.alerts import load_alert
 from watchnet.api.routes.search import SearchIn, searcher
 from watchnet.api.schemas import Id
 from watchnet.api.state import ApiState
-from watchnet.exports import ExportTools, export_alert, export_search
+from watchnet.services.exports import ExportTools, export_alert, export_search
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 _ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
@@ -65,7 +65,7 @@ def alert_export(
              dependencies=[Depends(require(*CAN_OPERATE))])
 def search_export(body: SearchExportIn, request: Request, user: OperatorUser) -> Response:
     """Run the search (audited as a search) and export its page: JSON and thumbnails, non-matches blurred."""
-    from watchnet.search import SearchQuery
+    from watchnet.services.search import SearchQuery
 
     state = get_state(request)
     query = SearchQuery(

@@ -18,9 +18,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require, websocket_user
 from watchnet.api.schemas import Id, Strict
-from watchnet.linking import forensic
-from watchnet.linking.follow import FEED, FollowDesk
-from watchnet.linking.linker import Linker
+from watchnet.services.linking import forensic
+from watchnet.services.linking.follow import FEED, FollowDesk
+from watchnet.services.linking.linker import Linker
 from watchnet.store import journeys as repo
 
 router = APIRouter(prefix="/api/journeys", tags=["journeys"], dependencies=[Depends(require(*CAN_OPERATE))])

@@ -1,7 +1,7 @@
 """Live pictures per camera: a JPEG snapshot and an MJPEG stream (an ``<img>`` can show both).
 
 Operators and admins get the ``full`` drawing; viewers and auditors the ``private`` one, where people
-who matched no one have their heads pixelated (see ``watchnet.api.live``). The stream sends at most
+who matched no one have their heads pixelated (see ``watchnet.services.live``). The stream sends at most
 ``api.live_fps`` frames a second and only when a new frame arrived; it ends when the client leaves.
 """
 
@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api.accounts import Principal
 from watchnet.api.deps import CAN_OPERATE, CAN_VIEW_LIVE, LiveUser, get_state, require
-from watchnet.api.live import Variant
+from watchnet.services.accounts import Principal
+from watchnet.services.live import Variant
 
 router = APIRouter(prefix="/api/cameras", tags=["live"], dependencies=[Depends(require(*CAN_VIEW_LIVE))])
 BOUNDARY = "watchnetframe"

@@ -1,4 +1,4 @@
-"""Forensic search (operators, admins): every call states a reason and is audited by ``watchnet.search``.
+"""Forensic search (operators, admins): every call states a reason and is audited by ``watchnet.services.search``.
 
 Filters go as JSON to ``POST /api/search``; a face photo or a person crop ("look-alike") goes as a
 multipart upload to ``POST /api/search/photo``; ``GET /api/search/subject/{id}`` is a watchlist
@@ -24,7 +24,7 @@ from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
 from watchnet.api.uploads import read_image
-from watchnet.records import CLASSES
+from watchnet.core.records import CLASSES
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require(*CAN_OPERATE))])
 LABEL = "^(" + "|".join(CLASSES) + ")$"
@@ -74,7 +74,7 @@ def searcher(state: ApiState) -> Any:
     with _lock:
         found = state.extras.get("search")
         if found is None:
-            from watchnet.search import SightingSearch
+            from watchnet.services.search import SightingSearch
 
             found = state.extras["search"] = SightingSearch(state.engine, state.settings)
         return found
@@ -96,7 +96,7 @@ def _out(page: Any) -> SearchOut:
 @router.post("/search", response_model=SearchOut, responses={400: {}})
 def search(body: SearchIn, request: Request, user: OperatorUser) -> SearchOut:
     """Sightings matching every given filter, newest first (ranked by plate similarity with ``fuzzy``)."""
-    from watchnet.search import SearchQuery
+    from watchnet.services.search import SearchQuery
 
     query = SearchQuery(
         cameras=tuple(body.cameras), since=body.since, until=body.until, label=body.label,
@@ -132,7 +132,7 @@ async def search_photo(
     limit: Annotated[int, Form(ge=1, le=500)] = 50,
 ) -> SearchOut:
     """Sightings most similar to a face photo or a person crop."""
-    from watchnet.search import SearchQuery
+    from watchnet.services.search import SearchQuery
 
     state = get_state(request)
     image, _ = await read_image(file, state.settings.api.max_upload_bytes)

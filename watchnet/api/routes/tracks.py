@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from watchnet.api.deps import CAN_OPERATE, get_state, require
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id
-from watchnet.records import CLASSES
+from watchnet.core.records import CLASSES
 from watchnet.store.queries import TrackRow, count_tracks, get_track, list_events, list_tracks
 
 router = APIRouter(prefix="/api", tags=["tracks"], dependencies=[Depends(require(*CAN_OPERATE))])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
-from watchnet.api import accounts
 from watchnet.api.deps import ADMIN, AdminUser, get_state, require
 from watchnet.api.schemas import UserCreate, UserOut, UserUpdate
+from watchnet.services import accounts
 from watchnet.store import audit
 
 router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(require(*ADMIN))])

@@ -1,7 +1,7 @@
 """Watchlist management (operators, admins): subjects, reference photos, negative examples.
 
 Uploads are checked here (size while streaming, content sniffed, header dimensions, decodable) before
-``watchnet.watchlist.Watchlist`` sees them; it then requires exactly one usable face, stores the photo
+``watchnet.services.watchlist.Watchlist`` sees them; it then requires exactly one usable face, stores the photo
 and crop under the data directory, and writes the audit log entry. Photos are served back only
 through ``/api/watchlist/photos/{id}/face.jpg`` behind the same roles.
 """
@@ -27,7 +27,7 @@ from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
 from watchnet.api.uploads import image_kind, read_image
-from watchnet.errors import InputError
+from watchnet.core.errors import InputError
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"], dependencies=[Depends(require(*CAN_OPERATE))])
 _lock = threading.Lock()
@@ -71,7 +71,7 @@ def watchlist(state: ApiState) -> Any:
     with _lock:
         found = state.extras.get("watchlist")
         if found is None:
-            from watchnet.watchlist import Watchlist
+            from watchnet.services.watchlist import Watchlist
 
             found = state.extras["watchlist"] = Watchlist(state.settings, state.engine)
         return found

@@ -1,4 +1,4 @@
-"""Health of the camera workers (``watchnet.camera``): which process runs which camera, its restarts,
+"""Health of the camera workers (``watchnet.runtime.camera``): which process runs which camera, its restarts,
 heartbeat age, CPU time and node. Empty when the cameras run as threads of the console."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from watchnet.config import Settings
+from watchnet.core.config import Settings
 from watchnet.store.db import make_engine
 from watchnet.store.schema import UTCDateTime
 from watchnet.store.tables import load_all_tables

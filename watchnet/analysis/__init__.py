@@ -1,1 +1,0 @@
-"""watchnet.analysis"""

@@ -1,0 +1,1 @@
+"""Records, configuration, errors and pure policy: imports nothing else of watchnet."""

@@ -1,0 +1,1 @@
+"""Cameras running: the per-camera runner, worker processes and their supervisor, Ray placement."""

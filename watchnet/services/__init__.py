@@ -1,0 +1,1 @@
+"""The use cases (watchlist, search, alerts, exports, accounts, journeys) over the store."""

@@ -1,0 +1,274 @@
+"""The online linker: joins each new sighting to the journey it most likely continues.
+
+It reads sightings by id cursor (``linker_state``), so it works in the process that writes them or in
+any other on the same database, and resumes after a restart. For each new sighting it scores the
+earlier sightings of its neighbour cameras inside the linking window (one indexed query: cost per
+track stays flat as history grows), refuses impossible ones, and:
+- joins the best one at or above ``link_at`` whose journey has no simultaneous track in a camera that
+  does not overlap this one (link state "auto");
+- keeps the others at or above ``candidate_at`` as "candidate" links for an operator;
+- else starts a new journey.
+Operators confirm a link (candidates join the journeys; every confirmed link is one more trip in the
+learned transit histogram) or cut it (the journey splits into what its remaining links still join).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.core.records import CLASSES
+from watchnet.services.linking.evidence import Evidence, ceiling, compatible, score_pair
+from watchnet.services.linking.topology import Topology
+from watchnet.store import audit
+from watchnet.store import journeys as repo
+from watchnet.store.journeys import SightingInfo
+
+log = logging.getLogger("watchnet.services.linking")
+CURSOR = "sightings"
+#: How many uncertain links per new sighting are kept for operators (the best ones).
+KEEP_CANDIDATES = 3
+
+
+@dataclass(slots=True)
+class Joined:
+    """A sighting that became part of a journey (what follow mode hears about)."""
+
+    journey_id: int
+    sighting: SightingInfo
+    link_id: int | None = None
+    score: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+JoinHook = Callable[[Connection, list[Joined]], None]
+
+
+class Linker:
+    """Scores and links sightings; thread-safe (one lock around every write)."""
+
+    def __init__(self, engine: Engine, settings: Settings, on_joined: JoinHook | None = None,
+                 after_commit: Callable[[], object] | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.cfg = settings.linking
+        self.face_threshold = settings.faces.match_threshold
+        self.on_joined = on_joined
+        self.after_commit = after_commit
+        self.linked = 0
+        self.timings_ms: deque[float] = deque(maxlen=10_000)
+        self._lock = threading.Lock()
+        self.topology = self.load_topology()
+
+    def load_topology(self) -> Topology:
+        """The declared topology plus the transit histograms learned so far (any process)."""
+        with self.engine.connect() as conn:
+            learned = repo.transit_bins(conn)
+        return Topology.from_cameras(self.settings.cameras, self.cfg, learned)
+
+    # --- online ---------------------------------------------------------------------------------
+    def step(self, limit: int = 200) -> int:
+        """Link every sighting written since the last call (up to ``limit``); return how many."""
+        import time
+
+        with self._lock, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                after = repo.position(conn, CURSOR)
+                fresh = repo.new_sightings(conn, after, limit)
+                joined: list[Joined] = []
+                for sighting in fresh:
+                    start = time.perf_counter()
+                    joined.append(self._link_one(conn, sighting))
+                    self.timings_ms.append((time.perf_counter() - start) * 1000)
+                if fresh:
+                    repo.set_position(conn, CURSOR, fresh[-1].id)
+                    if self.on_joined is not None:
+                        self.on_joined(conn, joined)
+        self.linked += len(fresh)
+        if fresh and self.after_commit is not None:
+            self.after_commit()
+        return len(fresh)
+
+    def _labels(self, label: str) -> list[str]:
+        return [c for c in CLASSES if compatible(label, c)]
+
+    def _link_one(self, conn: Connection, b: SightingInfo) -> Joined:
+        cfg = self.cfg
+        window = timedelta(seconds=cfg.window_s)
+        found = repo.candidates(
+            conn, before_id=b.id, cameras=self.topology.sources(b.camera), labels=self._labels(b.label),
+            ends_after=b.first_seen - window, starts_before=b.last_seen,
+            earliest_start=b.first_seen - window - timedelta(seconds=cfg.longest_track_s),
+            limit=cfg.max_candidates,
+        )
+        scored: list[tuple[Evidence, SightingInfo]] = []
+        floor = math.log(cfg.candidate_at / (1.0 - cfg.candidate_at)) if cfg.candidate_at < 1 else math.inf
+        # cannot reach a candidate whatever the other cues say: not scored in full
+        found = [a for a in found if ceiling(a, b, cfg, self.face_threshold, self.topology) >= floor]
+        zoned = self.topology.zones and any((a.camera, b.camera) in self.topology.zones for a in found)
+        ends = repo.track_ends(conn, [b, *found]) if zoned else {}
+        for a in found:
+            if a.first_seen > b.first_seen:  # only in overlapping views: score in time order
+                ev = score_pair(b, a, self.topology, cfg, self.face_threshold, ends)
+            else:
+                ev = score_pair(a, b, self.topology, cfg, self.face_threshold, ends)
+            if ev.feasible and ev.score >= cfg.candidate_at:
+                scored.append((ev, a))
+        scored.sort(key=lambda p: -p[0].score)
+        journeys = repo.journeys_of(conn, [a.id for _, a in scored])
+        margin_ok = self._clear_winner([(ev.score, journeys.get(a.id)) for ev, a in scored])
+        chosen: Joined | None = None
+        kept = 0
+        seen_journeys: set[int] = set()
+        for ev, a in scored:
+            journey = journeys.get(a.id)
+            if journey is None or journey in seen_journeys:
+                continue
+            seen_journeys.add(journey)
+            if chosen is None and ev.score >= cfg.link_at and margin_ok:
+                clash = self._clash(conn, journey, b)
+                if clash is None:
+                    link_id = repo.insert_link(conn, a.id, b.id, ev.score, "auto", ev.as_dict())
+                    repo.add_member(conn, journey, b)
+                    chosen = Joined(journey, b, link_id, ev.score, ev.as_dict())
+                    continue
+                ev.facts["conflict"] = clash
+            if kept < KEEP_CANDIDATES:
+                repo.insert_link(conn, a.id, b.id, ev.score, "candidate", ev.as_dict())
+                kept += 1
+        if chosen is None:
+            chosen = Joined(repo.create_journey(conn, b), b)
+        return chosen
+
+    def _clear_winner(self, scored: list[tuple[float, int | None]]) -> bool:
+        """Whether the best journey beats the runner-up journey by ``min_margin`` log-odds (ambiguity check)."""
+        best: dict[int, float] = {}
+        for score, journey in scored:
+            if journey is not None and journey not in best:
+                best[journey] = score
+        top = sorted(best.values(), reverse=True)[:2]
+        if len(top) < 2 or self.cfg.min_margin <= 0:
+            return True
+        logit = [math.log(max(p, 1e-9) / max(1 - p, 1e-9)) for p in top]
+        return logit[0] - logit[1] >= self.cfg.min_margin
+
+    def _clash(self, conn: Connection, journey_id: int, b: SightingInfo) -> str | None:
+        """Why ``b`` cannot join the journey (a simultaneous track elsewhere), or None."""
+        slack = timedelta(seconds=self.cfg.overlap_slack_s)
+        if b.last_seen - b.first_seen <= 2 * slack:
+            return None
+        for m in repo.overlapping_members(conn, journey_id, b.first_seen + slack, b.last_seen - slack):
+            if m.sighting_id != b.id and not self.topology.overlaps(m.camera, b.camera):
+                return f"journey {journey_id} is on {m.camera} at the same time"
+        return None
+
+    # --- operators ------------------------------------------------------------------------------
+    def confirm(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
+        """Make a link a fact: its journeys join, and its trip teaches the transit histogram."""
+        by = _actor(by)
+        with self._lock, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                link = _link(conn, link_id)
+                if link.state == "cut":
+                    raise InputError(f"link {link_id} was cut; it cannot be confirmed")
+                infos = {i.id: i for i in repo.sightings_by_id(conn, [link.src_id, link.dst_id])}
+                src, dst = infos[int(link.src_id)], infos[int(link.dst_id)]
+                journeys = repo.journeys_of(conn, [src.id, dst.id])
+                joined: list[Joined] = []
+                if journeys.get(src.id) != journeys.get(dst.id):
+                    target, moving = journeys[src.id], journeys[dst.id]
+                    moved = repo.members(conn, moving)
+                    for m in moved:
+                        clash = self._clash(conn, target, _as_info(m))
+                        if clash is not None:
+                            raise InputError(f"link {link_id} cannot be confirmed: {clash}; cut that link first")
+                    repo.move_members(conn, [m.sighting_id for m in moved], target)
+                    joined = [Joined(target, info, link_id, float(link.score), dict(link.evidence or {}))
+                              for info in repo.sightings_by_id(conn, [m.sighting_id for m in moved])]
+                repo.set_link_state(conn, link_id, "confirmed", by, note)
+                first, second = (src, dst) if src.first_seen <= dst.first_seen else (dst, src)
+                gap = max((second.first_seen - first.last_seen).total_seconds(), 0.0)
+                repo.add_transit(conn, first.camera, second.camera, int(gap // self.cfg.histogram_bin_s))
+                if joined and self.on_joined is not None:
+                    self.on_joined(conn, joined)
+                journey = repo.journey_of(conn, dst.id)
+        self.topology = self.load_topology()
+        if self.after_commit is not None:
+            self.after_commit()
+        audit.record(self.engine, by, "journey.link.confirm", f"link:{link_id}",
+                     {"journey": journey, "score": float(link.score), "note": note})
+        return {"link": link_id, "state": "confirmed", "journey": journey}
+
+    def cut(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
+        """Declare a link wrong: the journey splits into what its other links still join."""
+        by = _actor(by)
+        with self._lock, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                link = _link(conn, link_id)
+                repo.set_link_state(conn, link_id, "cut", by, note)
+                journey = repo.journey_of(conn, int(link.dst_id))
+                parts = self._split(conn, journey) if journey is not None else []
+        audit.record(self.engine, by, "journey.link.cut", f"link:{link_id}",
+                     {"journey": journey, "parts": parts, "note": note})
+        return {"link": link_id, "state": "cut", "journeys": parts}
+
+    def _split(self, conn: Connection, journey_id: int) -> list[int]:
+        """Re-form a journey's connected components over its joining links; return the journey ids."""
+        members = repo.members(conn, journey_id)
+        ids = {m.sighting_id for m in members}
+        parent = {i: i for i in ids}
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for link in repo.links_touching(conn, sorted(ids), repo.JOINING):
+            if link.src_id in ids and link.dst_id in ids:
+                parent[root(int(link.src_id))] = root(int(link.dst_id))
+        groups: dict[int, list[int]] = {}
+        for m in members:  # time order: the first group (earliest sighting) keeps the journey id
+            groups.setdefault(root(m.sighting_id), []).append(m.sighting_id)
+        out = [journey_id]
+        follows = repo.follows_of(conn, journey_id)
+        row = repo.journey_row(conn, journey_id)
+        label = str(row.label) if row is not None else "person"
+        for group in list(groups.values())[1:]:
+            new_id = repo.new_journey_for(conn, group, label)
+            out.append(new_id)
+            for f in follows:
+                if f.origin_sighting_id in group:
+                    repo.set_follow_journey(conn, int(f.id), new_id)
+        return out
+
+
+def _actor(by: str) -> str:
+    name = (by or "").strip()
+    if not name:
+        raise InputError("say who decides (--by USER): every link decision is recorded with its author")
+    return name
+
+
+def _link(conn: Connection, link_id: int) -> Any:
+    link = repo.link_row(conn, link_id)
+    if link is None:
+        raise InputError(f"no link with id {link_id}; show the journey to find its links")
+    return link
+
+
+def _as_info(m: repo.MemberRow) -> SightingInfo:
+    return SightingInfo(m.sighting_id, m.camera, "", m.first_seen, m.last_seen)

@@ -1,0 +1,434 @@
+"""Forensic search over sightings: filters, plate (exact or fuzzy), face and look-alike similarity.
+
+How a query runs, fastest path first:
+1. Filters (time window, cameras, class, colours, age band/gender, exact plate) are SQL on indexed
+   columns; a fuzzy plate is matched in memory (``PlateIndex``) and joins the SQL as an id list.
+2. Without a vector query, SQL orders by time and pages. With one (a face photo or a person crop),
+   if the filters leave at most ``search.prefilter_max`` candidates their vectors are scored exactly
+   (one matrix product over those rows of the in-memory ``VectorCache``); otherwise the whole matrix is
+   scored, and the best ``candidate_factor`` pages are checked against the filters, widening until a
+   page is full. Both are exact cosine similarity; ranking is score desc, then time desc.
+
+Every search is audited (``watchnet.store.audit.record``: who, why, which filters; never the query
+vectors). Face similarity needs ``identity_mode == "keep-embeddings"``: in "watchlist-only" mode no
+face vector of anybody is stored with sightings, so a face search is refused with that explanation;
+a watchlist subject's history (``where_was``) then consists of that subject's alerts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, RowMapping
+
+from watchnet.core.config import Settings
+from watchnet.core.errors import InputError
+from watchnet.core.records import CLASSES
+from watchnet.store import audit
+from watchnet.store.schema import Camera
+from watchnet.store.schema_sightings import SightingRecord
+from watchnet.store.schema_watchlist import AlertRow, SubjectPhoto
+from watchnet.store.sightings import APPEARANCE, FACE, PlateIndex, VectorCache, plate_key, vector_from_bytes
+from watchnet.vision.analysis.describe import appearance_embedding
+
+if TYPE_CHECKING:
+    from watchnet.vision.analysis.faces import FaceAnalyzer
+
+_s = cast(sa.Table, SightingRecord.__table__)
+_cameras = cast(sa.Table, Camera.__table__)
+_alerts = cast(sa.Table, AlertRow.__table__)
+_photos = cast(sa.Table, SubjectPhoto.__table__)
+_IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What to look for. Every field is optional; unset filters match everything."""
+
+    cameras: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    label: str | None = None
+    upper_colour: str | None = None
+    lower_colour: str | None = None
+    vehicle_colour: str | None = None
+    age_band: str | None = None
+    gender: str | None = None
+    plate: str | None = None
+    fuzzy: bool = False
+    max_edits: int | None = None  # fuzzy plate distance; None: search.fuzzy_max_edits
+    face: np.ndarray | None = None  # query face embedding (same embedder as the store)
+    like: np.ndarray | None = None  # query appearance vector (``appearance_embedding`` of a crop)
+    min_score: float | None = None
+    limit: int | None = None
+    offset: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        """The query as JSON-able filters for the audit log (vectors only as "given")."""
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name not in ("face", "like") and value not in (None, (), False):
+                out[item.name] = value
+        for key in ("since", "until"):
+            if key in out:
+                out[key] = out[key].isoformat()
+        out["cameras"] = list(self.cameras)
+        if self.face is not None:
+            out["face"] = "photo"
+        if self.like is not None:
+            out["like"] = "crop"
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One sighting found: where, when, what, and why it ranked (``score`` for similarity/plate)."""
+
+    id: int
+    camera: str
+    track_id: int
+    label: str
+    first_seen: datetime
+    last_seen: datetime
+    plate: str | None
+    thumbnail_path: str | None
+    attributes: dict[str, Any]
+    score: float | None = None
+    match: str = "filter"  # filter | plate | face | appearance | alert
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["first_seen"], out["last_seen"] = self.first_seen.isoformat(), self.last_seen.isoformat()
+        return out
+
+
+@dataclass(slots=True)
+class SearchPage:
+    """A page of results, best first; ``total`` counts all matches where that is known cheaply."""
+
+    results: list[SearchResult]
+    total: int | None
+    limit: int
+    offset: int
+    audit_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class SightingSearch:
+    """The search API over one store. Keep one instance per process: it holds the vector caches."""
+
+    def __init__(self, engine: Engine, settings: Settings, faces: FaceAnalyzer | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.cfg = settings.search
+        self._faces = faces
+        self.caches = {FACE: VectorCache(FACE), APPEARANCE: VectorCache(APPEARANCE)}
+        self.plates = PlateIndex()
+
+    # --- query helpers -----------------------------------------------------------------------------
+    def embed_face_photo(self, photo: Path | str | np.ndarray) -> np.ndarray:
+        """The embedding of the best face in a photo (largest x quality); InputError if there is none."""
+        from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
+
+        image = load_image(photo) if isinstance(photo, Path | str) else photo
+        if self._faces is None:
+            self._faces = FaceAnalyzer(self.settings)
+        faces = self._faces.detect(image)
+        if not faces:
+            raise InputError("no face found in the query photo; give a photo with one clear, frontal face")
+        best = max(faces, key=lambda f: (f.xyxy[2] - f.xyxy[0]) * (f.xyxy[3] - f.xyxy[1]) * max(f.quality, 0.05))
+        self._faces.embed(image, [best])
+        assert best.embedding is not None
+        return best.embedding
+
+    @staticmethod
+    def embed_crop(crop: Path | str | np.ndarray) -> np.ndarray:
+        """The appearance vector of a person crop (a picture of one person, head to feet)."""
+        from watchnet.vision.analysis.faces import load_image
+
+        return appearance_embedding(load_image(crop) if isinstance(crop, Path | str) else crop)
+
+    # --- search --------------------------------------------------------------------------------------
+    def search(self, query: SearchQuery, *, actor: str, reason: str) -> SearchPage:
+        """Run one audited search; see the module docstring for how."""
+        query = self._checked(query, actor, reason)
+        limit = query.limit or self.cfg.default_limit
+        where = self._filters(query)
+        page = SearchPage([], None, limit, query.offset)
+        plate_scores: dict[int, float] = {}
+        if query.plate and query.fuzzy:
+            plate_scores = self._fuzzy_plates(query)
+            where.append(_in_ids(list(plate_scores)))
+        kind, vector = (FACE, query.face) if query.face is not None else (APPEARANCE, query.like)
+        if vector is not None:
+            page.results, page.total = self._similar(kind, _unit(vector), where, query, limit)
+        elif plate_scores:
+            page.results, page.total = self._ranked_plates(plate_scores, where, query, limit)
+        else:
+            page.results, page.total = self._filtered(where, query.offset, limit)
+        page.audit_id = self._audit(actor, reason, "search", "sightings", {**query.describe(), "found": page.total})
+        return page
+
+    def where_was(
+        self, subject_id: int, *, actor: str, reason: str, days: float | None = None, limit: int | None = None,
+    ) -> SearchPage:
+        """Where a watchlist subject was in the last ``days``: their alerts, then face-similar sightings.
+
+        Face-similar sightings (at the configured match threshold, against the subject's enrolled photos)
+        are only possible in keep-embeddings mode; in watchlist-only mode the page holds alerts only and a
+        note says why.
+        """
+        _require(actor, reason)
+        since = datetime.now(UTC) - timedelta(days=days or self.cfg.subject_days)
+        limit = min(limit or self.cfg.default_limit, self.cfg.max_limit)
+        notes: list[str] = []
+        if "alerts" in sa.inspect(self.engine).get_table_names():
+            results = self._subject_alerts(subject_id, since, limit)
+        else:  # the watchlist's migration is not in this database yet
+            results = []
+            notes.append("this database has no alerts table yet, so no alerts are shown")
+        photos = self._subject_embeddings(subject_id)
+        if self.settings.identity_mode != "keep-embeddings":
+            notes.append("identity_mode is watchlist-only: sightings keep no face vectors, so only alerts are shown")
+        elif not photos.size:
+            notes.append("the subject has no enrolled face embeddings of the configured embedder")
+        else:
+            cache = self._cache(FACE)
+            if cache.ids.size and cache.dim == photos.shape[1]:
+                best = (cache.matrix @ photos.T).max(axis=1)
+                keep = np.flatnonzero(best >= self.settings.faces.match_threshold)
+                order = keep[np.argsort(-best[keep])][:limit]
+                scored = dict(zip(cache.ids[order].tolist(), best[order].tolist(), strict=True))
+                rows = self._rows([_s.c.first_seen >= since], list(scored))
+                results += sorted(
+                    (replace(r, score=round(scored[r.id], 4), match="face") for r in rows),
+                    key=lambda r: (-(r.score or 0.0), -r.first_seen.timestamp()),
+                )
+        results.sort(key=lambda r: r.first_seen, reverse=True)
+        page = SearchPage(results[:limit], len(results), limit, 0, notes=notes)
+        details = {"subject_id": subject_id, "since": since.isoformat(), "found": len(results)}
+        page.audit_id = self._audit(actor, reason, "search.subject", f"subject:{subject_id}", details)
+        return page
+
+    # --- internals -----------------------------------------------------------------------------------
+    def _checked(self, query: SearchQuery, actor: str, reason: str) -> SearchQuery:
+        _require(actor, reason)
+        limit = query.limit or self.cfg.default_limit
+        if not 1 <= limit <= self.cfg.max_limit or query.offset < 0:
+            raise InputError(f"limit must be 1..{self.cfg.max_limit} and offset >= 0")
+        if query.label is not None and query.label not in CLASSES:
+            raise InputError(f"unknown class {query.label!r}; known: {', '.join(CLASSES)}")
+        if query.face is not None and query.like is not None:
+            raise InputError("give either a face photo or a look-alike crop, not both")
+        if query.face is not None and self.settings.identity_mode != "keep-embeddings":
+            raise InputError(
+                "search by face photo is off: this site keeps no face data of people who are not on the "
+                "watchlist (identity mode watchlist-only). Search a watchlist subject's history instead"
+            )
+        if query.plate is not None and not plate_key(query.plate):
+            raise InputError(f"plate {query.plate!r} has no letters or digits")
+        if query.since and query.until and query.since > query.until:
+            raise InputError("the time window ends before it starts; swap its start and end")
+        return query
+
+    def _filters(self, q: SearchQuery) -> list[sa.ColumnElement[bool]]:
+        where: list[sa.ColumnElement[bool]] = []
+        if q.cameras:  # ids as literals, not a sub-select: SQLite then picks the (camera_id, first_seen) index
+            with self.engine.connect() as conn:
+                ids = conn.execute(sa.select(_cameras.c.id).where(_cameras.c.name.in_(q.cameras))).scalars().all()
+            where.append(_s.c.camera_id.in_(ids) if ids else sa.false())
+        if q.since is not None:
+            since = _utc(q.since)
+            where += [_s.c.last_seen >= since, _s.c.first_seen >= since - timedelta(seconds=self.cfg.window_slack_s)]
+        if q.until is not None:
+            where.append(_s.c.first_seen <= _utc(q.until))
+        for column, value in (
+            (_s.c.label, q.label), (_s.c.upper_colour, q.upper_colour), (_s.c.lower_colour, q.lower_colour),
+            (_s.c.vehicle_colour, q.vehicle_colour), (_s.c.age_band, q.age_band), (_s.c.gender, q.gender),
+        ):
+            if value is not None:
+                where.append(column == value)
+        if q.plate is not None and not q.fuzzy:
+            where.append(_s.c.plate_key == plate_key(q.plate))
+        return where
+
+    def _filtered(self, where: list[sa.ColumnElement[bool]], offset: int, limit: int
+                  ) -> tuple[list[SearchResult], int]:
+        query = _select().where(*where).order_by(_s.c.first_seen.desc(), _s.c.id.desc()).limit(limit).offset(offset)
+        count = sa.select(sa.func.count()).select_from(_s).where(*where)
+        with self.engine.connect() as conn:
+            rows = [_result(r) for r in conn.execute(query).mappings()]
+            return rows, int(conn.execute(count).scalar_one())
+
+    def _fuzzy_plates(self, q: SearchQuery) -> dict[int, float]:
+        key = plate_key(q.plate) or ""
+        self.plates.refresh(self.engine)
+        max_edits = self.cfg.fuzzy_max_edits if q.max_edits is None else q.max_edits
+        ids, dist = self.plates.within(key, max_edits)
+        return {int(i): round(1.0 - float(d) / max(len(key), 1), 4) for i, d in zip(ids, dist, strict=True)}
+
+    def _ranked_plates(self, scores: dict[int, float], where: list[sa.ColumnElement[bool]], q: SearchQuery,
+                       limit: int) -> tuple[list[SearchResult], int]:
+        rows = self._rows(where, list(scores))
+        ranked = sorted(
+            (replace(r, score=scores[r.id], match="plate") for r in rows),
+            key=lambda r: (-(r.score or 0.0), -r.first_seen.timestamp()),
+        )
+        if q.min_score is not None:
+            ranked = [r for r in ranked if (r.score or 0.0) >= q.min_score]
+        return ranked[q.offset : q.offset + limit], len(ranked)
+
+    def _similar(self, kind: str, vector: np.ndarray, where: list[sa.ColumnElement[bool]], q: SearchQuery,
+                 limit: int) -> tuple[list[SearchResult], int | None]:
+        """Best matches by cosine; the total is known (candidates scored) only when filters came first."""
+        cache = self._cache(kind)
+        if not cache.ids.size:
+            return [], 0
+        if cache.dim != vector.size:
+            raise InputError(
+                f"the query {kind} vector has {vector.size} values but the stored ones have {cache.dim}: "
+                "the embedder changed since they were written; search with the same embedder"
+            )
+        need = q.offset + limit
+        candidates = self._prefiltered(where) if where else None
+        if candidates is not None:
+            pos = cache.positions(candidates)
+            scores = cache.scores(vector, pos)
+            ids = cache.ids[pos]
+            top = _top(scores, need, q.min_score)
+            hits = {int(ids[i]): float(scores[i]) for i in top}
+            total: int | None = int(pos.size if q.min_score is None else (scores >= q.min_score).sum())
+        else:
+            hits = self._vector_first(cache, vector, where, need, q.min_score)
+            total = None
+        rows = self._rows([], list(hits)) if hits else []
+        ranked = sorted(
+            (replace(r, score=round(hits[r.id], 4), match=kind) for r in rows),
+            key=lambda r: (-(r.score or 0.0), -r.first_seen.timestamp()),
+        )
+        return ranked[q.offset : q.offset + limit], total
+
+    def _prefiltered(self, where: list[sa.ColumnElement[bool]]) -> np.ndarray | None:
+        """Ids passing the SQL filters when there are few enough to score them all, else None.
+
+        Counted first (inside the index, at most ``prefilter_max + 1`` entries, nothing sent back), so an
+        unselective filter costs an index walk instead of shipping tens of thousands of ids to Python.
+        """
+        bounded = sa.select(_s.c.id).where(*where).limit(self.cfg.prefilter_max + 1).subquery()
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(bounded)).scalar_one() > self.cfg.prefilter_max:
+                return None
+            return np.array(conn.execute(sa.select(_s.c.id).where(*where)).scalars().all(), np.int64)
+
+    def _vector_first(self, cache: VectorCache, vector: np.ndarray, where: list[sa.ColumnElement[bool]],
+                      need: int, min_score: float | None) -> dict[int, float]:
+        scores = cache.scores(vector)
+        k = min(scores.size, need * self.cfg.candidate_factor)
+        while True:
+            top = _top(scores, k, min_score)
+            ids = cache.ids[top]
+            passing = set(self._passing(where, ids.tolist())) if where else set(ids.tolist())
+            hits = {int(i): float(s) for i, s in zip(ids, scores[top], strict=True) if int(i) in passing}
+            if len(hits) >= need or k >= scores.size or top.size < k:
+                return dict(sorted(hits.items(), key=lambda kv: -kv[1])[:need])
+            k = min(scores.size, k * 4)
+
+    def _passing(self, where: list[sa.ColumnElement[bool]], ids: list[int]) -> list[int]:
+        out: list[int] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                out += conn.execute(sa.select(_s.c.id).where(_s.c.id.in_(chunk), *where)).scalars().all()
+        return out
+
+    def _rows(self, where: list[sa.ColumnElement[bool]], ids: list[int]) -> list[SearchResult]:
+        out: list[SearchResult] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = _select().where(_s.c.id.in_(ids[start : start + _IN_CHUNK]), *where)
+                out += [_result(r) for r in conn.execute(query).mappings()]
+        return out
+
+    def _cache(self, kind: str) -> VectorCache:
+        cache = self.caches[kind]
+        cache.refresh(self.engine)
+        return cache
+
+    def _subject_alerts(self, subject_id: int, since: datetime, limit: int) -> list[SearchResult]:
+        query = (
+            sa.select(_alerts).where(_alerts.c.subject_id == subject_id, _alerts.c.at >= since)
+            .order_by(_alerts.c.at.desc()).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                SearchResult(
+                    id=r["id"], camera=r["camera"], track_id=r["track_id"], label="person" if r["kind"] == "face"
+                    else "car", first_seen=r["at"], last_seen=r["at"], plate=None,
+                    thumbnail_path=r["crop_path"] or r["snapshot_path"],
+                    attributes={"alert_kind": r["kind"], "state": r["state"], "subject": r["subject_name"]},
+                    score=float(r["score"]), match="alert",
+                )
+                for r in conn.execute(query).mappings()
+            ]
+
+    def _subject_embeddings(self, subject_id: int) -> np.ndarray:
+        query = sa.select(_photos.c.embedding).where(
+            _photos.c.subject_id == subject_id, _photos.c.model == self.settings.faces.embedder
+        )
+        with self.engine.connect() as conn:
+            vectors = [_unit(vector_from_bytes(b)) for b in conn.execute(query).scalars()]
+        return np.stack(vectors) if vectors else np.empty((0, 0), np.float32)
+
+    def _audit(self, actor: str, reason: str, action: str, target: str, details: dict[str, Any]) -> int:
+        return audit.record(self.engine, actor, action, target, {"reason": reason, **details})
+
+
+def _require(actor: str, reason: str) -> None:
+    if not actor or not actor.strip() or not reason or not reason.strip():
+        raise InputError("every search is audited: give who is searching (actor) and why (reason)")
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(_s, _cameras.c.name.label("camera")).join(_cameras, _cameras.c.id == _s.c.camera_id)
+
+
+def _result(row: RowMapping) -> SearchResult:
+    return SearchResult(
+        id=row["id"], camera=row["camera"], track_id=row["track_id"], label=row["label"],
+        first_seen=row["first_seen"], last_seen=row["last_seen"], plate=row["plate"],
+        thumbnail_path=row["thumbnail_path"], attributes=row["attributes"],
+    )
+
+
+def _in_ids(ids: list[int]) -> sa.ColumnElement[bool]:
+    if not ids:
+        return sa.false()
+    return sa.or_(*(_s.c.id.in_(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)))
+
+
+def _top(scores: np.ndarray, k: int, min_score: float | None) -> np.ndarray:
+    """Positions of the ``k`` best scores, best first, at least ``min_score``."""
+    if not scores.size or k <= 0:
+        return np.empty(0, np.int64)
+    k = min(k, scores.size)
+    part = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
+    part = part[np.argsort(-scores[part], kind="stable")]
+    return part[scores[part] >= min_score] if min_score is not None else part
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    v = np.asarray(vector, np.float32).ravel()
+    norm = float(np.linalg.norm(v))
+    if norm == 0 or not np.isfinite(norm):
+        raise InputError("the query vector is empty or invalid")
+    return v / norm
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,1 @@
+"""watchnet.services.sinks"""

@@ -1,0 +1,1 @@
+"""Frames in, detections, tracks and descriptions out: models, analysis, sources, the pipeline."""

@@ -1,0 +1,1 @@
+"""watchnet.vision.models"""
