@@ -30,7 +30,7 @@ from tests.integration.test_camera_lifecycle import closed_port, silent_server
 from tests.rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
 from tests.waiting import pets_clip
 from watchnet.api.app import create_app
-from watchnet.api.server import PipelineHooks, PipelineSupervisor
+from watchnet.runtime.in_process import PipelineHooks, PipelineSupervisor
 from watchnet.services import accounts
 from watchnet.store.db import open_store
 from watchnet.store.queries import count_tracks, list_events, list_runs

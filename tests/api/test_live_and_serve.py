@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import LiveServer, add_users, login, make_settings, start_server, stop_server
 from watchnet.api.app import create_app
-from watchnet.api.server import PipelineHooks, PipelineSupervisor
+from watchnet.runtime.in_process import PipelineHooks, PipelineSupervisor
 
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
 WAIT_S = 120.0

@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import PASSWORD, add_users, login, make_settings, start_server, stop_server
 from watchnet.api.app import create_app
-from watchnet.api.server import PipelineHooks, PipelineSupervisor, analysis
+from watchnet.api.server import attach_pipeline
+from watchnet.runtime.in_process import PipelineSupervisor
 from watchnet.store.db import make_engine
 
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
@@ -39,11 +40,7 @@ def recording(tmp_path: Path, shared_data: Path) -> Iterator[tuple[FastAPI, Pipe
     app = create_app(settings)
     add_users(app)
     state = app.state.watchnet
-    supervisor = PipelineSupervisor(settings, state.engine, state.live, loop=True)
-    analyzers, flush = analysis(app, supervisor.run_id)
-    supervisor.hooks = PipelineHooks(analyzers)
-    state.camera_status, state.detector_stats = supervisor.status, supervisor.detector_stats
-    state.on_cameras_changed = supervisor.reload
+    supervisor, flush = attach_pipeline(app, loop=True)
     supervisor.start()
     yield app, supervisor
     supervisor.stop()

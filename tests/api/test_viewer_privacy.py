@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import LiveServer, add_users, login, make_settings, start_server, stop_server
 from watchnet.api.app import create_app
-from watchnet.api.server import PipelineHooks, PipelineSupervisor, analysis
+from watchnet.api.server import attach_pipeline
+from watchnet.runtime.in_process import PipelineSupervisor
 from watchnet.vision.analysis.faces import FaceAnalyzer
 
 pytestmark = pytest.mark.slow
@@ -48,12 +49,9 @@ def console(tmp_path: Path, shared_data: Path) -> Iterator[Console]:
     app = create_app(settings)
     add_users(app)
     state = app.state.watchnet
-    supervisor = PipelineSupervisor(settings, state.engine, state.live, loop=False, max_frames=FRAMES)
-    analyzers, flush = analysis(app, supervisor.run_id)
-    supervisor.hooks = PipelineHooks(analyzers)
-    state.extras["watchlist"].enrol("Lin-Manuel Miranda", [shared_data / FACES / "lin-manuel-miranda.png"],
-                                    by="admin", reason="test")
-    state.camera_status = supervisor.status
+    supervisor, flush = attach_pipeline(app, loop=False, max_frames=FRAMES)
+    state.services.watchlist.enrol("Lin-Manuel Miranda", [shared_data / FACES / "lin-manuel-miranda.png"],
+                                   by="admin", reason="test")
     supervisor.start()
     yield Console(app, supervisor, FaceAnalyzer(settings))
     supervisor.stop()

@@ -1,7 +1,8 @@
 """``create_app``: the operator's console as one FastAPI app (API under /api, dashboard at /).
 
-The app is built from settings and an open store; the pipeline side (``watchnet.api.server``) attaches its
-hooks through ``ApiState``. Nothing here starts cameras, so tests and the bench build the app alone.
+The app is built from the process's services (``watchnet.services.container.build_services``); the
+pipeline side (``watchnet.api.server``) attaches its hooks through ``ApiState``. Nothing here starts
+cameras, so tests and the bench build the app alone.
 The interactive docs pages are off (they load scripts from a CDN); the schema is at /api/openapi.json.
 """
 
@@ -16,8 +17,6 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
 
 from watchnet.api import routes
 from watchnet.api.deps import CAN_AUDIT, get_state, require
@@ -30,22 +29,19 @@ from watchnet.api.uploads import BodyLimit
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError, WatchnetError
 from watchnet.services.alerts import AlertDecisionError
-from watchnet.services.bus import AlertBus
+from watchnet.services.container import Services, build_services
 from watchnet.services.live import LiveHub
-from watchnet.store.db import is_busy, open_store
+from watchnet.store.db import BUSY_ERRORS, is_busy
 
 log = logging.getLogger("watchnet.api")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
-def create_app(
-    settings: Settings, engine: Engine | None = None, live: LiveHub | None = None, bus: AlertBus | None = None,
-) -> FastAPI:
-    """The app for ``settings``; opens (and migrates) the store unless an engine is given."""
-    engine = engine or open_store(settings)
+def create_app(settings: Settings, services: Services | None = None, live: LiveHub | None = None) -> FastAPI:
+    """The app for ``settings`` over ``services`` (built here, opening and migrating the store, if not given)."""
+    services = services or build_services(settings)
     state = ApiState(
-        settings=settings, engine=engine, live=live or LiveHub.from_settings(settings),
-        bus=bus or AlertBus(settings.alerts.bus_queue),
+        services=services, live=live or LiveHub.from_settings(settings),
         limiter=LoginLimiter(settings.api.login_max_failures, settings.api.login_window_s),
         metrics=ApiMetrics(lambda: state.camera_status(), lambda: state.detector_stats()),
     )
@@ -111,8 +107,8 @@ def _add_exception_handlers(app: FastAPI) -> None:
         log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal database error; see the server log"}, status_code=500)
 
-    app.add_exception_handler(sa_exc.OperationalError, _store_error)
-    app.add_exception_handler(sa_exc.TimeoutError, _store_error)
+    for error in BUSY_ERRORS:
+        app.add_exception_handler(error, _store_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,22 +1,18 @@
-"""The console's handles on the alert manager: one per process, shared with the pipeline in ``serve``
-(so alerts raised by cameras and decisions taken here go out on the same bus)."""
+"""The console's handle on the alert manager: the one of its process's services (``watchnet.services.container``),
+shared with the cameras in ``serve`` so alerts raised there and decisions taken here go out on the same bus."""
 
 from __future__ import annotations
 
-from typing import Any
+from watchnet.api.state import ApiState
+from watchnet.services.alerts import AlertManager
 
 
-def alert_manager(state: Any) -> Any:
-    """The process's ``AlertManager`` (publishing on the app's bus), made on first use."""
-    manager = state.extras.get("alerts")
-    if manager is None:
-        from watchnet.services.alerts import AlertManager
-
-        manager = state.extras["alerts"] = AlertManager.from_settings(state.settings, state.engine, state.bus)
-    return manager
+def alert_manager(state: ApiState) -> AlertManager:
+    """The process's ``AlertManager`` (publishing on the app's bus)."""
+    return state.services.alerts
 
 
-def decide(state: Any, action: str, alert_id: int, actor: str, note: str, negative: bool = False) -> None:
+def decide(state: ApiState, action: str, alert_id: int, actor: str, note: str, negative: bool = False) -> None:
     """Apply one decision through the alert manager (it enforces the rules, audits and publishes)."""
     manager = alert_manager(state)
     if action == "confirm":

@@ -15,7 +15,16 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from starlette.requests import HTTPConnection
 
 from watchnet.api.state import ApiState
+from watchnet.core.config import Settings
 from watchnet.services.accounts import Principal, resolve_session
+from watchnet.services.alerts import AlertManager
+from watchnet.services.bus import AlertBus
+from watchnet.services.container import Services
+from watchnet.services.exports import ExportTools
+from watchnet.services.live import LiveHub
+from watchnet.services.search import SightingSearch
+from watchnet.services.watchlist import Watchlist
+from watchnet.store.db import Engine
 
 SESSION_COOKIE = "watchnet_session"
 ALL_ROLES: tuple[str, ...] = ("admin", "operator", "auditor", "viewer")
@@ -93,3 +102,52 @@ OperatorUser = Annotated[Principal, Depends(require(*CAN_OPERATE))]
 AlertReader = Annotated[Principal, Depends(require(*CAN_READ_ALERTS))]
 AuditorUser = Annotated[Principal, Depends(require(*CAN_AUDIT))]
 AdminUser = Annotated[Principal, Depends(require(*ADMIN))]
+
+
+# --- the process's services, typed (built once per process by watchnet.services.container) ------------------
+def get_services(conn: HTTPConnection) -> Services:
+    return get_state(conn).services
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    return get_state(conn).services.settings
+
+
+def get_engine(conn: HTTPConnection) -> Engine:
+    return get_state(conn).services.engine
+
+
+def get_bus(conn: HTTPConnection) -> AlertBus:
+    return get_state(conn).services.bus
+
+
+def get_live(conn: HTTPConnection) -> LiveHub:
+    return get_state(conn).live
+
+
+def get_alerts(request: Request) -> AlertManager:
+    return get_state(request).services.alerts
+
+
+def get_watchlist(request: Request) -> Watchlist:
+    return get_state(request).services.watchlist
+
+
+def get_search(request: Request) -> SightingSearch:
+    return get_state(request).services.search
+
+
+def get_export_tools(request: Request) -> ExportTools:
+    return get_state(request).services.exports
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+BusDep = Annotated[AlertBus, Depends(get_bus)]
+LiveDep = Annotated[LiveHub, Depends(get_live)]
+AlertsDep = Annotated[AlertManager, Depends(get_alerts)]
+WatchlistDep = Annotated[Watchlist, Depends(get_watchlist)]
+SearchDep = Annotated[SightingSearch, Depends(get_search)]
+ExportToolsDep = Annotated[ExportTools, Depends(get_export_tools)]

@@ -14,9 +14,8 @@ from typing import Annotated
 
 import typer
 
-from watchnet.cli.common import friendly_errors, load_settings
+from watchnet.cli.common import friendly_errors, open_services
 from watchnet.services.alerts import AlertInfo, AlertManager
-from watchnet.store.db import open_store
 
 app = typer.Typer(help="Review watchlist alerts: confirm, dismiss, close.", no_args_is_help=True)
 
@@ -28,8 +27,7 @@ SendTimeout = Annotated[float, typer.Option(help="Seconds to wait for webhooks/M
 
 
 def _manager(config: Path | None) -> AlertManager:
-    settings = load_settings(config)
-    return AlertManager.from_settings(settings, open_store(settings))
+    return open_services(config).alerts
 
 
 @contextmanager

@@ -6,13 +6,16 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.errors import ConfigError, InputError, WatchnetError
+
+if TYPE_CHECKING:
+    from watchnet.services.container import Services
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,6 +85,13 @@ def load_settings(config: Path | None, sources: list[str] | None = None, **overr
         cameras = list(settings.cameras) + [parse_source(s) for s in sources]
         settings = Settings.load(config, **{**overrides, "cameras": [c.model_dump() for c in cameras]})
     return settings
+
+
+def open_services(config: Path | None) -> Services:
+    """The services of a one-off CLI command (``watchnet.services.container``), over the configured store."""
+    from watchnet.services.container import build_services
+
+    return build_services(load_settings(config))
 
 
 def stderr_is_tty() -> bool:

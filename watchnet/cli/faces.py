@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from watchnet.cli.common import friendly_errors, load_settings, print_per_image
+from watchnet.cli.common import friendly_errors, load_settings, open_services, print_per_image
 from watchnet.core.errors import InputError
 from watchnet.core.records import Face
 from watchnet.services.watchlist import Watchlist
@@ -134,7 +134,4 @@ def add_alert_faces(
 
 
 def _watchlist(config: Path | None) -> Watchlist:
-    from watchnet.store.db import open_store
-
-    settings = load_settings(config)
-    return Watchlist(settings, open_store(settings))
+    return open_services(config).watchlist

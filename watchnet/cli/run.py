@@ -14,7 +14,7 @@ from watchnet.cli.common import friendly_errors, load_settings
 from watchnet.core.config import Settings
 from watchnet.core.records import CLASSES, Alert
 from watchnet.runtime.runner import CameraStats, Runner, RunOptions
-from watchnet.store.db import open_store, public_url
+from watchnet.store.db import public_url
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
 
@@ -42,12 +42,13 @@ def print_alert(alert: Alert) -> None:
 def execute(settings: Settings, options: RunOptions) -> dict:
     """Open the store and the detector, run all cameras, return the summary."""
     from watchnet.services.analysis_setup import build_analysis
+    from watchnet.services.container import build_services
 
-    engine = open_store(settings)
+    services = build_services(settings)
     detector = Detector.from_settings(settings)
     holder: list[Runner] = []
-    analysis = build_analysis(settings, engine, run_id=lambda: holder[0].run_id if holder else None)
-    runner = Runner(settings, detector, Recorder(engine), options, analyzers=analysis.analyzers,
+    analysis = build_analysis(services, run_id=lambda: holder[0].run_id if holder else None)
+    runner = Runner(settings, detector, Recorder(services.engine), options, analyzers=analysis.analyzers,
                     on_alert=print_alert)
     holder.append(runner)
     try:

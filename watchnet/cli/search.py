@@ -15,10 +15,9 @@ from typing import Annotated
 
 import typer
 
-from watchnet.cli.common import friendly_errors, load_settings
+from watchnet.cli.common import friendly_errors, open_services
 from watchnet.core.errors import InputError
-from watchnet.services.search import SearchPage, SearchQuery, SightingSearch
-from watchnet.store.db import open_store
+from watchnet.services.search import SearchPage, SearchQuery
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -80,9 +79,8 @@ def search(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="watchnet YAML config")] = None,
 ) -> None:
     """Search the sightings history by time, camera, class, colours, plate, face or look-alike."""
-    settings = load_settings(config)
-    engine = open_store(settings)
-    api = SightingSearch(engine, settings)
+    services = open_services(config)
+    api = services.search
     who = actor or getpass.getuser()
     if subject is not None:
         page = api.where_was(subject, actor=who, reason=reason, days=days, limit=limit)

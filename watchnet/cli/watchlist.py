@@ -13,10 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from watchnet.cli.common import friendly_errors, load_settings
+from watchnet.cli.common import friendly_errors, open_services
 from watchnet.core.errors import InputError
 from watchnet.services.watchlist import Watchlist
-from watchnet.store.db import open_store
 
 app = typer.Typer(help="Manage the face watchlist (every change is audited).", no_args_is_help=True)
 
@@ -43,8 +42,7 @@ def parse_expiry(text: str) -> datetime:
 
 
 def _open(config: Path | None) -> Watchlist:
-    settings = load_settings(config)
-    return Watchlist(settings, open_store(settings))
+    return open_services(config).watchlist
 
 
 def _print(value: dict[str, Any], pretty: bool = True) -> None:

@@ -12,16 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import supervision as sv
-from sqlalchemy import Engine
 
-from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.config import CameraConfig
 from watchnet.core.records import Alert, Frame, Track
 from watchnet.services.alerts import AlertManager
-from watchnet.services.bus import AlertBus
-from watchnet.services.linking.service import LinkerService
-from watchnet.services.watchlist import FaceWatch, Watchlist
+from watchnet.services.container import Services
+from watchnet.services.watchlist import FaceWatch, Watchlist, face_watch
+from watchnet.store.sightings import SightingStore, SightingWriter
 from watchnet.vision.analysis.age_gender import AgeGenderEstimator
-from watchnet.vision.analysis.describe import HotPlate
+from watchnet.vision.analysis.describe import DescribeAnalyzer, HotPlate
 from watchnet.vision.analysis.plates import PlateReader
 from watchnet.vision.analysis.reid import ReidEmbedder
 from watchnet.vision.pipeline import TrackAnalyzer
@@ -36,28 +35,23 @@ class Analysis:
     close: Callable[[], None]
 
 
-def build_analysis(
-    settings: Settings, engine: Engine, run_id: Callable[[], int | None],
-    bus: AlertBus | None = None, manager: AlertManager | None = None,
-) -> Analysis:
+def build_analysis(services: Services, run_id: Callable[[], int | None]) -> Analysis:
     """Describe every track for search (one sighting each) and match faces against the watchlist.
 
-    The face model is loaded once and shared by the watchlist matching and the descriptions; the
-    matcher does nothing while the watchlist is empty.
+    The face model is loaded once and shared by the watchlist (enrolment), the matching and the
+    descriptions; the matcher does nothing while the watchlist is empty. A watchlist change made
+    through ``services`` reaches the cameras' gallery at once.
     """
-    from watchnet.services.watchlist import Watchlist, face_watch
-    from watchnet.store.sightings import SightingStore, SightingWriter
-    from watchnet.vision.analysis.describe import DescribeAnalyzer
-
-    watch = face_watch(settings, engine, bus, manager=manager)
+    settings, engine = services.settings, services.engine
+    watch = face_watch(settings, engine, manager=services.alerts, analyzer=services.faces)
+    services.on_watchlist_change(lambda _action, _subject: watch.index.reload())
     writer = SightingWriter(SightingStore(engine, settings), run_id) if settings.search.describe else None
-    watchlist = Watchlist(settings, engine, analyzer=watch.analyzer)
-    hotlist = _Hotlist(watchlist, settings.watchlist.reload_s)
+    hotlist = _Hotlist(services.watchlist, settings.watchlist.reload_s)
     # One plate reader and one age/gender estimator (when switched on) for all cameras.
     plates = PlateReader.from_settings(settings) if writer is not None else None
     ages = AgeGenderEstimator(settings) if writer is not None and settings.attributes.age_gender else None
     reid = ReidEmbedder(settings) if writer is not None and settings.reid.enabled else None  # one session for all
-    linking = _start_linking(settings, engine, watch.manager) if writer is not None else None
+    linking = services.linker() if writer is not None and settings.linking.enabled else None
 
     def analyzers(camera: CameraConfig) -> list[TrackAnalyzer]:
         found: list[TrackAnalyzer] = []
@@ -76,15 +70,6 @@ def build_analysis(
         watch.close()
 
     return Analysis(analyzers, watch, close)
-
-
-def _start_linking(settings: Settings, engine: Engine, manager: AlertManager) -> LinkerService | None:
-    """The journey linker (and follow mode) on its own thread, when ``linking.enabled``."""
-    if not settings.linking.enabled:
-        return None
-    service = LinkerService(engine, settings, manager)
-    service.start()
-    return service
 
 
 class _Hotlist:

@@ -10,7 +10,6 @@ caller asks for ``blur=false`` (the default is ``exports.blur_faces``), which th
 from __future__ import annotations
 
 import io
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -25,7 +24,6 @@ from watchnet.services.exports import ExportTools, export_alert, export_search
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 _ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
-_lock = threading.Lock()
 
 
 class SearchExportIn(SearchIn):
@@ -33,12 +31,8 @@ class SearchExportIn(SearchIn):
 
 
 def tools(state: ApiState) -> ExportTools:
-    """The process's one ``ExportTools`` (its models load once), made on first use."""
-    with _lock:
-        found = state.extras.get("export_tools")
-        if not isinstance(found, ExportTools):
-            found = state.extras["export_tools"] = ExportTools(state.settings)
-        return found
+    """The process's one ``ExportTools`` (its models load once)."""
+    return state.services.exports
 
 
 def _zip(data: bytes, name: str) -> Response:

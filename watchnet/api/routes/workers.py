@@ -15,5 +15,4 @@ router = APIRouter(prefix="/api/workers", tags=["workers"], dependencies=[Depend
 @router.get("")
 def list_workers(request: Request) -> list[dict[str, Any]]:
     """One row per worker process (``[]`` without worker processes)."""
-    workers = get_state(request).extras.get("workers")
-    return list(workers()) if callable(workers) else []
+    return list(get_state(request).workers())

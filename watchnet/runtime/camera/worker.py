@@ -116,8 +116,8 @@ class CameraHost:
     def __init__(self, settings: Settings, cameras: list[CameraConfig], *, loop: bool = False,
                  max_frames: int | None = None, slot_prefix: str | None = None, detector: Any = None) -> None:
         from watchnet.runtime.runner import Runner, RunOptions
-        from watchnet.services.alerts import AlertManager
         from watchnet.services.analysis_setup import build_analysis
+        from watchnet.services.container import build_services
         from watchnet.store.db import open_store
         from watchnet.store.recorder import Recorder
         from watchnet.vision.analysis.detect import Detector
@@ -130,13 +130,9 @@ class CameraHost:
         self.built: Any = None
         try:
             # the consoles hand the event log to the sinks (watchnet.services.dispatch): none here
-            manager = AlertManager(self.engine, None, (), confirmations=settings.alerts.confirmations,
-                                   group_window_s=settings.alerts.group_window_s,
-                                   group_max_faces=settings.alerts.group_max_faces)
-            manager.sinks_from_log = True
+            services = build_services(settings, self.engine, deliver_to_sinks=False)
             holder: list[Runner] = []
-            self.built = build_analysis(settings, self.engine, lambda: holder[0].run_id if holder else None, None,
-                                        manager=manager)
+            self.built = build_analysis(services, lambda: holder[0].run_id if holder else None)
             live = self.live
             self.runner = Runner(
                 settings, detector or Detector.from_settings(settings), Recorder(self.engine),
