@@ -67,7 +67,8 @@ def template(vectors: np.ndarray, weights: np.ndarray | None = None) -> np.ndarr
     unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
     w = np.ones(len(unit)) if weights is None else np.maximum(np.asarray(weights, np.float64), 1e-6)
     mean = (unit * w[:, None]).sum(0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    unit_mean: np.ndarray = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return unit_mean
 
 
 def templates(owners: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

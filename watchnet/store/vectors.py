@@ -42,7 +42,8 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32); zero rows stay zero."""
     v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    scaled: np.ndarray = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    return scaled
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from watchnet.core.config import MqttConfig
 from watchnet.services.sinks.base import UPDATED
@@ -33,7 +34,7 @@ class MqttSink:
         self.published = 0
         self._pending: list[mqtt.MQTTMessageInfo] = []
         self._lock = threading.Lock()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if config.username:
             self._client.username_pw_set(config.username, config.password)
         if config.tls:

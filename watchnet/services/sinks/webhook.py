@@ -81,7 +81,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Wait before attempt number ``attempt + 1`` (``attempt`` >= 1 attempts already made)."""
-        return min(self.max_s, self.initial_s * 2 ** (attempt - 1))
+        return min(self.max_s, self.initial_s * 2.0 ** (attempt - 1))
 
 
 @dataclass(slots=True)

@@ -353,12 +353,14 @@ def _background_like(idx: np.ndarray, border_idx: np.ndarray, centre_idx: np.nda
     coarse = _coarse(idx)
     border_share = np.bincount(_coarse(border_idx), minlength=512) / max(border_idx.size, 1)
     centre_share = np.bincount(_coarse(centre_idx), minlength=512) / max(centre_idx.size, 1)
-    return (border_share > ratio * centre_share)[coarse]
+    found: np.ndarray = (border_share > ratio * centre_share)[coarse]
+    return found
 
 
 def _coarse(idx: np.ndarray) -> np.ndarray:
     b, g, r = idx // 1024, (idx // 32) % 32, idx % 32
-    return (b >> 2) * 64 + (g >> 2) * 8 + (r >> 2)
+    bins: np.ndarray = (b >> 2) * 64 + (g >> 2) * 8 + (r >> 2)
+    return bins
 
 
 def _sharpness(frame: np.ndarray, box: IntBox) -> float:

@@ -228,7 +228,7 @@ class PlateReader:
 
     def is_crop(self, image: np.ndarray) -> bool:
         """Whether a picture looks like a plate crop (plate-shaped or tiny) rather than a scene."""
-        h, w = image.shape[:2]
+        h, w = (int(n) for n in image.shape[:2])
         return w >= self.config.crop_min_aspect * h or max(h, w) <= self.config.crop_max_side
 
     def read(self, image: np.ndarray) -> list[PlateRead]:

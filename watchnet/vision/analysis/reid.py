@@ -63,7 +63,8 @@ def resize_crop(crop_bgr: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    unit: np.ndarray = (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    return unit
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,8 @@ def _converter(kind: str) -> Callable[..., None]:
         raise ModelError(f"converter {kind!r} cannot be loaded: {exc}") from exc
     if not callable(fn):
         raise ModelError(f"converter {kind!r} is not a function")
-    return fn
+    converter: Callable[..., None] = fn
+    return converter
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
