@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 from watchnet.core.records import Alert, AlertState
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
+    from watchnet.store.db import Engine
     from watchnet.store.outbox import EventFollower, LogEvent
 
 _SEEN = 10_000

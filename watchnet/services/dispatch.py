@@ -15,10 +15,9 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from sqlalchemy.engine import Engine
-
 from watchnet.services.sinks.base import AlertSink
 from watchnet.store import outbox
+from watchnet.store.db import Engine
 
 log = logging.getLogger("watchnet.dispatch")
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TextIO
 
-from sqlalchemy.engine import Engine
-
 from watchnet.store import journeys as repo
+from watchnet.store.db import Engine
 
 
 def _boxes(path: list[list[float]], interpolate: bool) -> Iterator[tuple[int, float, float, float, float]]:

@@ -22,8 +22,6 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.services.alerts import AlertManager
@@ -31,6 +29,7 @@ from watchnet.services.linking.linker import Joined
 from watchnet.services.linking.topology import Topology
 from watchnet.store import audit, outbox
 from watchnet.store import journeys as repo
+from watchnet.store.db import Connection, Engine
 
 log = logging.getLogger("watchnet.follow")
 EVENT = "journey.followed"

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.services.linking.topology import Topology
 from watchnet.store import audit
 from watchnet.store import journeys as repo
+from watchnet.store.db import Engine
 
 
 def _link_json(row: Any) -> dict[str, Any]:

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import CLASSES
@@ -32,6 +30,7 @@ from watchnet.services.linking.evidence import Evidence, ceiling, compatible, sc
 from watchnet.services.linking.topology import Topology
 from watchnet.store import audit
 from watchnet.store import journeys as repo
+from watchnet.store.db import Connection, Engine
 from watchnet.store.journeys import SightingInfo
 
 log = logging.getLogger("watchnet.services.linking")

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy.engine import Engine
-
 from watchnet.core.config import Settings
 from watchnet.services.alerts import AlertManager
 from watchnet.services.linking.follow import FollowDesk
 from watchnet.services.linking.linker import Linker
+from watchnet.store.db import Engine
 
 log = logging.getLogger("watchnet.services.linking")
 
