@@ -35,7 +35,7 @@ from watchnet.api.app import create_app  # noqa: E402
 from watchnet.core.config import CameraConfig, Settings  # noqa: E402
 from watchnet.core.records import Alert, Track  # noqa: E402
 from watchnet.services import accounts  # noqa: E402
-from watchnet.services.sinks.store import AlertStore  # noqa: E402
+from watchnet.store.alerts import AlertStore  # noqa: E402
 from watchnet.store.db import open_store  # noqa: E402
 from watchnet.store.recorder import Recorder  # noqa: E402
 from watchnet.store.schema_watchlist import Subject  # noqa: E402

@@ -28,16 +28,16 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from watchnet.core.config import Settings
-from watchnet.core.errors import InputError, StoreError
+from watchnet.core.errors import InputError
 from watchnet.core.records import Alert, AlertState
 from watchnet.services.bus import AlertBus
 from watchnet.services.sinks.base import RAISED, UPDATED, AlertSink, alert_json, payload
-from watchnet.services.sinks.store import AlertStore, DecisionInfo, bump_version, insert_negatives, row_to_alert
 from watchnet.store import audit, outbox
+from watchnet.store.alerts import AlertStore, DecisionInfo, StoredAlert, row_to_alert
+from watchnet.store.db import STORE_ERRORS, Connection, Engine
+from watchnet.store.subjects import bump_version, insert_negatives
 from watchnet.store.vectors import from_bytes
 
 log = logging.getLogger("watchnet.alerts")
@@ -72,7 +72,7 @@ class AlertInfo:
         }
 
 
-def _info(row: Any, decisions: list[DecisionInfo]) -> AlertInfo:
+def _info(row: StoredAlert, decisions: list[DecisionInfo]) -> AlertInfo:
     return AlertInfo(row_to_alert(row), decisions, row.created_at, row.updated_at, dict(row.details or {}))
 
 
@@ -140,7 +140,7 @@ class AlertManager:
         def log_event(conn: Connection, alert_id: int, is_group: bool) -> None:
             """The event, written in the alert's own transaction (``watchnet.store.outbox``)."""
             if is_group:
-                group = row_to_alert(self.store.row(conn, alert_id))
+                group = row_to_alert(_written(self.store.row(conn, alert_id)))
                 message = payload(UPDATED, group, self._group_extra(group.matches, alert, details))
             else:
                 body = dataclasses.replace(alert, id=alert_id, last_seen=alert.timestamp, track_ids=(alert.track_id,))
@@ -152,7 +152,7 @@ class AlertManager:
                 alert, window_s=self.group_window_s, max_faces=self.group_max_faces, embeddings=embeddings,
                 model=model, details=details, on_written=log_event,
             )
-        except (SQLAlchemyError, StoreError) as exc:
+        except STORE_ERRORS as exc:
             log.error("could not record alert for %s on %s: %s", alert.subject_name, alert.camera, exc)
         event_id = logged[-1] if logged else None
         if not grouped:
@@ -215,7 +215,7 @@ class AlertManager:
                         f"alert {alert_id} cannot add a negative example ({why}); dismiss it without --negative"
                     )
                 vectors = from_bytes(row.embeddings, _dim(row.embeddings, row.details))
-                added = len(insert_negatives(conn, int(row.subject_id), vectors, model=row.model, by=user,
+                added = len(insert_negatives(conn, int(row.subject_id), vectors, model=row.model or "", by=user,
                                              source=f"alert:{alert_id}"))
                 bump_version(conn)
             self.store.decide(conn, alert_id, action="dismiss", actor=user, from_state=state,
@@ -271,7 +271,7 @@ class AlertManager:
                 log.exception("closing %s failed", getattr(sink, "name", sink))
 
     # --- internals ------------------------------------------------------------------------------
-    def _state(self, alert_id: int, row: Any | None) -> AlertState:
+    def _state(self, alert_id: int, row: StoredAlert | None) -> AlertState:
         if row is None:
             raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
         return AlertState(row.state)
@@ -279,7 +279,7 @@ class AlertManager:
     def _log_decision(self, conn: Connection, alert_id: int, action: str, user: str, details: dict[str, Any],
                       ) -> int:
         """The decision's event, in the decision's transaction."""
-        alert = row_to_alert(self.store.row(conn, alert_id))
+        alert = row_to_alert(_written(self.store.row(conn, alert_id)))
         return outbox.append(conn, "alert", payload(UPDATED, alert, self._decision_extra(action, user, details)))
 
     @staticmethod
@@ -310,6 +310,12 @@ class AlertManager:
                 sink.deliver(message)
             except Exception:  # a sink must never stop the others or the camera thread
                 log.exception("delivering alert to %s failed", getattr(sink, "name", sink))
+
+
+def _written(row: StoredAlert | None) -> StoredAlert:
+    """The row this transaction just wrote (it cannot be missing)."""
+    assert row is not None
+    return row
 
 
 def _user(user: str) -> str:

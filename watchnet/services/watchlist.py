@@ -21,13 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import cv2
 import numpy as np
-import sqlalchemy as sa
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy.engine import Connection, Engine
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.errors import InputError
@@ -35,75 +33,23 @@ from watchnet.core.matching import template
 from watchnet.core.records import Face
 from watchnet.services.alerts import AlertManager
 from watchnet.services.bus import AlertBus
-from watchnet.services.sinks.store import bump_version, insert_negatives, write_transaction
 from watchnet.store import audit
-from watchnet.store.schema_watchlist import (
-    SUBJECT_KINDS,
-    Subject,
-    SubjectNegative,
-    SubjectPhoto,
-)
-from watchnet.store.vectors import GalleryIndex, from_bytes, to_bytes
+from watchnet.store import subjects as repo
+from watchnet.store.db import Connection, Engine, write_transaction
+from watchnet.store.schema_watchlist import SUBJECT_KINDS
+from watchnet.store.subjects import Photo, SubjectInfo, bump_version
+from watchnet.store.vectors import GalleryIndex, from_bytes
 from watchnet.vision.analysis.face_tracks import FaceTrackAnalyzer, face_crop
 from watchnet.vision.analysis.faces import FaceAnalyzer
 from watchnet.vision.pipeline import TrackAnalyzer
 
-_subjects = cast(sa.Table, Subject.__table__)
-_photos = cast(sa.Table, SubjectPhoto.__table__)
-_negatives = cast(sa.Table, SubjectNegative.__table__)
+__all__ = ["CheckedPhoto", "FaceWatch", "Photo", "SubjectInfo", "Watchlist", "face_watch", "read_photo"]
 
 #: ``on_change(action, subject_id)``: called after every committed change.
 ChangeHook = Callable[[str, int], None]
 #: ``audit(engine, actor, action, target, details)``: the audit log's ``record`` by default.
 AuditHook = Callable[[Engine, str, str, str, dict[str, Any]], object]
 _KEEP = object()  # "leave this field as it is" in ``update``
-
-
-@dataclass(frozen=True, slots=True)
-class Photo:
-    """A stored reference photo of a subject."""
-
-    id: int
-    path: str
-    crop_path: str
-    quality: float
-    model: str
-    added_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectInfo:
-    """A subject as the API, CLI and dashboard show it (never its embeddings)."""
-
-    id: int
-    kind: str
-    name: str
-    reason: str
-    case_ref: str
-    enrolled_by: str
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime | None
-    active: bool
-    photos: list[Photo] = field(default_factory=list)
-    negatives: int = 0
-
-    @property
-    def expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= datetime.now(UTC)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (datetimes as ISO 8601)."""
-        iso = _iso
-        return {
-            "id": self.id, "kind": self.kind, "name": self.name, "reason": self.reason, "case": self.case_ref,
-            "enrolled_by": self.enrolled_by, "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
-            "expires_at": iso(self.expires_at), "active": self.active, "expired": self.expired,
-            "photos": [{"id": p.id, "path": p.path, "crop": p.crop_path, "quality": round(p.quality, 3),
-                        "model": p.model, "added_by": p.added_by} for p in self.photos],
-            "negatives": self.negatives,
-        }
 
 
 @dataclass(slots=True)
@@ -199,12 +145,8 @@ class Watchlist:
         written: list[Path] = []
         try:
             with write_transaction(self.engine) as conn:
-                subject_id = int(conn.execute(
-                    _subjects.insert().values(
-                        kind=kind, name=name, reason=reason, case_ref=case_ref, enrolled_by=by, created_at=now,
-                        updated_at=now, expires_at=expires_at, active=True,
-                    ).returning(_subjects.c.id)
-                ).scalar_one())
+                subject_id = repo.insert_subject(conn, kind=kind, name=name, reason=reason, case_ref=case_ref,
+                                                 enrolled_by=by, expires_at=expires_at, now=now)
                 for item in checked:
                     written += self._store_photo(conn, subject_id, item, by)
                 bump_version(conn)
@@ -242,12 +184,8 @@ class Watchlist:
         expires_at = _future(expires_at)
         now = datetime.now(UTC)
         with write_transaction(self.engine) as conn:
-            subject_id = int(conn.execute(
-                _subjects.insert().values(
-                    kind="plate", name=text, reason=reason, case_ref=case_ref, enrolled_by=by, created_at=now,
-                    updated_at=now, expires_at=expires_at, active=True,
-                ).returning(_subjects.c.id)
-            ).scalar_one())
+            subject_id = repo.insert_subject(conn, kind="plate", name=text, reason=reason, case_ref=case_ref,
+                                             enrolled_by=by, expires_at=expires_at, now=now)
             bump_version(conn)
         self._changed("watchlist.add_plate", subject_id, by, {
             "plate": text, "reason": reason, "case": case_ref, "expires_at": _iso(expires_at)})
@@ -257,17 +195,8 @@ class Watchlist:
         self, *, kind: str | None = None, active: bool | None = None, include_expired: bool = True,
     ) -> list[SubjectInfo]:
         """Subjects, newest first, optionally only one kind, only (in)active, or without the expired."""
-        query = sa.select(_subjects.c.id).order_by(_subjects.c.id.desc())
-        if kind is not None:
-            query = query.where(_subjects.c.kind == kind)
-        if active is not None:
-            query = query.where(_subjects.c.active.is_(active))
-        if not include_expired:
-            now = datetime.now(UTC)
-            query = query.where(sa.or_(_subjects.c.expires_at.is_(None), _subjects.c.expires_at > now))
-        with self.engine.connect() as conn:
-            ids = [int(i) for i in conn.execute(query).scalars()]
-        return self._load(ids)
+        return repo.load(self.engine, repo.subject_ids(
+            self.engine, kind=kind, active=active, include_expired=include_expired))
 
     def update(
         self, subject_id: int, *, by: str, name: Any = _KEEP, reason: Any = _KEEP, case_ref: Any = _KEEP,
@@ -290,9 +219,7 @@ class Watchlist:
         if not values:
             raise InputError("nothing to update; give at least one field to change")
         with write_transaction(self.engine) as conn:
-            conn.execute(
-                _subjects.update().where(_subjects.c.id == subject_id).values(**values, updated_at=datetime.now(UTC))
-            )
+            repo.update_subject(conn, subject_id, **values)
             bump_version(conn)
         changes = {
             k: {"from": _jsonable(getattr(before, k)), "to": _jsonable(v)} for k, v in values.items()
@@ -305,12 +232,16 @@ class Watchlist:
         by = _required(by, "by (who removes it)")
         before = self.get(subject_id)
         with write_transaction(self.engine) as conn:
-            conn.execute(_subjects.delete().where(_subjects.c.id == subject_id))
+            repo.delete_subject(conn, subject_id)
             bump_version(conn)
         shutil.rmtree(self.root / str(subject_id), ignore_errors=True)
         self._changed("watchlist.remove", subject_id, by, {"name": before.name, "photos": len(before.photos)})
 
     # --- photos and negatives -------------------------------------------------------------------
+    def photo_crop_path(self, photo_id: int) -> str | None:
+        """Where a reference photo's face crop is stored (None: no such photo)."""
+        return repo.photo_crop_path(self.engine, photo_id)
+
     def add_photo(self, subject_id: int, photo: Path | str, *, by: str, face_index: int | None = None) -> SubjectInfo:
         """Add one more reference photo to a subject."""
         by = _required(by, "by (who adds the photo)")
@@ -320,9 +251,7 @@ class Watchlist:
         try:
             with write_transaction(self.engine) as conn:
                 written = self._store_photo(conn, subject_id, item, by)
-                conn.execute(
-                    _subjects.update().where(_subjects.c.id == subject_id).values(updated_at=datetime.now(UTC))
-                )
+                repo.update_subject(conn, subject_id)
                 bump_version(conn)
         except BaseException:
             for path in written:
@@ -348,7 +277,7 @@ class Watchlist:
     ) -> list[int]:
         """Store face embeddings as negative examples of a subject (they veto look-alike matches)."""
         with write_transaction(self.engine) as conn:
-            ids = insert_negatives(conn, subject_id, embeddings, model=model or self.model, by=by, source=source)
+            ids = repo.insert_negatives(conn, subject_id, embeddings, model=model or self.model, by=by, source=source)
             bump_version(conn)
         self._changed("watchlist.negative", subject_id, by, {"source": source, "count": len(ids)})
         return ids
@@ -401,9 +330,7 @@ class Watchlist:
         try:
             with write_transaction(self.engine) as conn:
                 written = self._store_photo(conn, subject_id, item, by, suffix=".jpg")
-                conn.execute(
-                    _subjects.update().where(_subjects.c.id == subject_id).values(updated_at=datetime.now(UTC))
-                )
+                repo.update_subject(conn, subject_id)
                 bump_version(conn)
         except BaseException:
             for path in written:
@@ -422,22 +349,17 @@ class Watchlist:
         face crop. Photos whose face cannot be found keep their old vector (unused by the new embedder)
         and are named in the audit record. Returns how many photos were re-embedded.
         """
-        query = sa.select(_photos.c.id, _photos.c.subject_id, _photos.c.path, _photos.c.crop_path, _photos.c.box)
-        if not force:
-            query = query.where(_photos.c.model != self.model)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = repo.photos_to_embed(self.engine, other_than=None if force else self.model)
         if not rows:
             return 0
         done, failed = 0, []
         for r in rows:
             vector, quality = self._embed_again(r.path, r.crop_path, r.box)
             if vector is None:
-                failed.append(int(r.id))
+                failed.append(r.id)
                 continue
             with write_transaction(self.engine) as conn:
-                conn.execute(_photos.update().where(_photos.c.id == r.id).values(
-                    model=self.model, dim=int(vector.shape[0]), embedding=to_bytes(vector), quality=quality))
+                repo.set_photo_embedding(conn, r.id, model=self.model, embedding=vector, quality=quality)
                 bump_version(conn)
             done += 1
         if self._audit is not None:
@@ -519,44 +441,15 @@ class Watchlist:
         photo.write_bytes(item.data)
         if not cv2.imwrite(str(crop), item.crop, [cv2.IMWRITE_JPEG_QUALITY, 95]):
             raise InputError(f"cannot write the face crop to {crop}; check that {folder} is writable")
-        conn.execute(_photos.insert().values(
-            subject_id=subject_id, path=str(photo), crop_path=str(crop), sha256=item.sha256,
+        repo.insert_photo(
+            conn, subject_id, path=str(photo), crop_path=str(crop), sha256=item.sha256,
             box=[round(float(v), 1) for v in item.face.xyxy], quality=float(item.face.quality), model=self.model,
-            dim=int(item.embedding.shape[0]), embedding=to_bytes(item.embedding), added_by=by,
-            created_at=datetime.now(UTC),
-        ))
+            embedding=item.embedding, added_by=by,
+        )
         return written
 
     def _load(self, ids: Sequence[int]) -> list[SubjectInfo]:
-        if not ids:
-            return []
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(_subjects).where(_subjects.c.id.in_(ids))).mappings().all()
-            photos = conn.execute(
-                sa.select(_photos.c.id, _photos.c.subject_id, _photos.c.path, _photos.c.crop_path, _photos.c.quality,
-                          _photos.c.model, _photos.c.added_by, _photos.c.created_at)
-                .where(_photos.c.subject_id.in_(ids)).order_by(_photos.c.id)
-            ).all()
-            negatives = {int(sid): int(n) for sid, n in conn.execute(
-                sa.select(_negatives.c.subject_id, sa.func.count())
-                .where(_negatives.c.subject_id.in_(ids)).group_by(_negatives.c.subject_id)
-            )}
-        by_subject: dict[int, list[Photo]] = {}
-        for p in photos:
-            by_subject.setdefault(int(p.subject_id), []).append(
-                Photo(int(p.id), p.path, p.crop_path, float(p.quality), p.model, p.added_by, p.created_at)
-            )
-        order = {sid: i for i, sid in enumerate(ids)}
-        out = [
-            SubjectInfo(
-                id=int(r["id"]), kind=r["kind"], name=r["name"], reason=r["reason"], case_ref=r["case_ref"],
-                enrolled_by=r["enrolled_by"], created_at=r["created_at"], updated_at=r["updated_at"],
-                expires_at=r["expires_at"], active=bool(r["active"]), photos=by_subject.get(int(r["id"]), []),
-                negatives=int(negatives.get(int(r["id"]), 0)),
-            )
-            for r in rows
-        ]
-        return sorted(out, key=lambda s: order[s.id])
+        return repo.load(self.engine, ids)
 
     def _changed(self, action: str, subject_id: int, by: str, details: dict[str, Any]) -> None:
         if self._audit is not None:

@@ -26,10 +26,12 @@ raises ``OperationalError: database is locked``, which the API answers with 503 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +39,36 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watchnet.core.config import Settings, StoreConfig
 from watchnet.core.errors import StoreError
 
+__all__ = [  # Engine and Connection are re-exported: the layers above name the type without importing SQLAlchemy
+    "BUSY_ERRORS",
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "MIGRATIONS_DIR",
+    "STORE_ERRORS",
+    "Connection",
+    "Engine",
+    "alembic_config",
+    "is_busy",
+    "is_sqlite",
+    "make_engine",
+    "migrate",
+    "open_store",
+    "public_url",
+    "session_factory",
+    "write_transaction",
+]
+
 log = logging.getLogger(__name__)
+#: What the store raises when its lock or pool stays busy past its wait: the API answers 503, not 500.
+BUSY_ERRORS: tuple[type[Exception], ...] = (OperationalError, PoolTimeoutError)
+#: Anything a failed read or write of the store raises (a service that must go on without its record catches these).
+STORE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, StoreError)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: How long a PostgreSQL client waits for the server to answer a connect.
@@ -296,6 +321,19 @@ def open_store(settings: Settings) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction that takes SQLite's write lock up front (``BEGIN IMMEDIATE``, see above).
+
+    Repositories run their statements in it; a service may hold it around several repository calls
+    (and its own file writes) so that they commit or roll back together.
+    """
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

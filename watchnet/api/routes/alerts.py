@@ -1,7 +1,8 @@
 """Alerts: the list with filters, one alert with its decision history, its pictures, the live WebSocket,
 and the decisions (confirm by two distinct users, dismiss with an optional negative example, close).
 
-Reads query the alert tables directly (they are the record); decisions go through the alert manager
+Reads go through the alerts repository (``watchnet.store.alerts``: the tables are the record); decisions go
+through the alert manager
 (``watchnet.services.alerts``), which owns the rules (who may confirm twice, what a dismissal teaches the
 matcher) and writes the audit log. Every decision is also pushed to connected dashboards, so the second
 operator sees "1 of 2" change to confirmed without reloading.
@@ -10,12 +11,11 @@ operator sees "1 of 2" change to confirmed without reloading.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from watchnet.api.backends import decide
@@ -33,16 +33,18 @@ from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
 from watchnet.core.records import Alert
 from watchnet.services.sinks.base import alert_json
-from watchnet.store.schema_watchlist import AlertDecision, AlertRow
+from watchnet.store.alerts import AlertFilter, AlertStore, StoredAlert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 ws_router = APIRouter(prefix="/api/alerts", tags=["alerts"])
-_alerts = cast(sa.Table, AlertRow.__table__)
-_decisions = cast(sa.Table, AlertDecision.__table__)
 STATES = "^(new|confirmed|closed|dismissed)$"
 
 
 class DecisionOut(BaseModel):
+    """One decision as stored (``watchnet.store.alerts.DecisionInfo``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     action: str
     actor: str
     at: datetime
@@ -88,38 +90,27 @@ class DismissIn(DecisionIn):
     negative: bool = Field(default=False, description="Keep the face as a negative example of the subject")
 
 
-def _confirmed_by(engine: sa.Engine, ids: list[int]) -> dict[int, int]:
-    if not ids:
-        return {}
-    query = (sa.select(_decisions.c.alert_id, sa.func.count(sa.distinct(_decisions.c.actor)))
-             .where(_decisions.c.alert_id.in_(ids), _decisions.c.action == "confirm")
-             .group_by(_decisions.c.alert_id))
-    with engine.connect() as conn:
-        return {int(a): int(n) for a, n in conn.execute(query).all()}
-
-
-def alert_out(state: ApiState, row: Any, confirmations: int, decisions: list[DecisionOut] | None = None) -> AlertOut:
+def alert_out(state: ApiState, row: StoredAlert, confirmations: int, decisions: list[DecisionOut] | None = None,
+              ) -> AlertOut:
+    """The stored alert as the API shows it: picture URLs instead of server paths, the group filled in."""
     return AlertOut(
-        id=row["id"], subject_id=row["subject_id"], subject_name=row["subject_name"], kind=row["kind"],
-        score=round(float(row["score"]), 4), camera=row["camera"], lat=row["lat"], lon=row["lon"],
-        track_id=row["track_id"], at=row["at"], state=row["state"], confirmations=confirmations,
+        id=row.id, subject_id=row.subject_id, subject_name=row.subject_name, kind=row.kind,
+        score=round(float(row.score), 4), camera=row.camera, lat=row.lat, lon=row.lon,
+        track_id=row.track_id, at=row.at, state=row.state, confirmations=confirmations,
         confirmations_needed=state.settings.alerts.confirmations,
-        crop=f"/api/alerts/{row['id']}/crop.jpg" if row["crop_path"] else None,
-        snapshot=f"/api/alerts/{row['id']}/snapshot.jpg" if row["snapshot_path"] else None, decisions=decisions,
-        matches=row.get("matches") or 1, last_seen=row.get("last_seen") or row["at"],
-        track_ids=list(row.get("track_ids") or [row["track_id"]]),
+        crop=f"/api/alerts/{row.id}/crop.jpg" if row.crop_path else None,
+        snapshot=f"/api/alerts/{row.id}/snapshot.jpg" if row.snapshot_path else None, decisions=decisions,
+        matches=row.matches or 1, last_seen=row.last_seen or row.at,
+        track_ids=list(row.track_ids or [row.track_id]),
     )
 
 
 def load_alert(state: ApiState, alert: Id, with_decisions: bool = True) -> AlertOut:
-    with state.engine.connect() as conn:
-        row = conn.execute(sa.select(_alerts).where(_alerts.c.id == alert)).mappings().first()
-        history = conn.execute(sa.select(_decisions).where(_decisions.c.alert_id == alert)
-                               .order_by(_decisions.c.at, _decisions.c.id)).mappings().all() if row else []
-    if row is None:
+    found = AlertStore(state.engine).get(alert, by_time=True)
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
-    decisions = [DecisionOut(action=d["action"], actor=d["actor"], at=d["at"], from_state=d["from_state"],
-                             to_state=d["to_state"], note=d["note"]) for d in history]
+    row, history = found
+    decisions = [DecisionOut.model_validate(d, from_attributes=True) for d in history]
     confirmations = len({d.actor for d in decisions if d.action == "confirm"})
     return alert_out(state, row, confirmations, decisions if with_decisions else None)
 
@@ -137,24 +128,14 @@ def alerts(
 ) -> AlertPage:
     """Alerts matching every filter, newest first."""
     state = get_state(request)
-    where: list[sa.ColumnElement[bool]] = []
-    if state_:
-        where.append(_alerts.c.state == state_)
-    if camera:
-        where.append(_alerts.c.camera == camera)
-    if subject_id:
-        where.append(_alerts.c.subject_id == subject_id)
-    if since:
-        where.append(_alerts.c.at >= since)
-    if until:
-        where.append(_alerts.c.at <= until)
-    with state.engine.connect() as conn:
-        total = int(conn.execute(sa.select(sa.func.count()).select_from(_alerts).where(*where)).scalar_one())
-        rows = conn.execute(sa.select(_alerts).where(*where).order_by(_alerts.c.at.desc(), _alerts.c.id.desc())
-                            .limit(limit).offset(offset)).mappings().all()
-    counts = _confirmed_by(state.engine, [r["id"] for r in rows])
+    where = AlertFilter(state=state_ or None, subject_id=subject_id or None, camera=camera or None, since=since,
+                        until=until)
+    store = AlertStore(state.engine)
+    total = store.count(where)
+    rows = store.page(where, limit=limit, offset=offset)
+    counts = store.confirmations([r.id for r in rows])
     return AlertPage(total=total, limit=limit, offset=offset,
-                     items=[alert_out(state, r, counts.get(r["id"], 0)) for r in rows])
+                     items=[alert_out(state, r, counts.get(r.id, 0)) for r in rows])
 
 
 @router.get("/{alert}", response_model=AlertOut, responses={404: {}})
@@ -163,10 +144,9 @@ def alert(alert: Id, request: Request) -> AlertOut:
     return load_alert(get_state(request), alert)
 
 
-def _picture(request: Request, alert: Id, column: str) -> FileResponse:
+def _picture(request: Request, alert: Id, column: Literal["crop_path", "snapshot_path"]) -> FileResponse:
     state = get_state(request)
-    with state.engine.connect() as conn:
-        found = conn.execute(sa.select(_alerts.c[column]).where(_alerts.c.id == alert)).first()
+    found = AlertStore(state.engine).pictures(alert, column)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
     return picture(state.settings, found[0], f"alert {alert}")

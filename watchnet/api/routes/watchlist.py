@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 from starlette.concurrency import run_in_threadpool
 
 from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
@@ -28,20 +26,36 @@ from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
 from watchnet.api.uploads import image_kind, read_image
 from watchnet.core.errors import InputError
+from watchnet.store.subjects import SubjectInfo
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"], dependencies=[Depends(require(*CAN_OPERATE))])
-_lock = threading.Lock()
 
 
 class PhotoOut(BaseModel):
+    """A reference photo (``watchnet.store.subjects.Photo``) as served: a URL, never the server path."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     quality: float
     model: str
     added_by: str
-    url: str
+
+    @field_serializer("quality")
+    def _rounded(self, quality: float) -> float:
+        return round(quality, 3)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def url(self) -> str:
+        return f"/api/watchlist/photos/{self.id}/face.jpg"
 
 
 class SubjectOut(BaseModel):
+    """A subject (``watchnet.store.subjects.SubjectInfo``) as the API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: str
     name: str
@@ -68,23 +82,11 @@ class SubjectUpdate(Strict):
 
 def watchlist(state: ApiState) -> Any:
     """The process's ``Watchlist`` (its face models load on the first enrolment)."""
-    with _lock:
-        found = state.extras.get("watchlist")
-        if found is None:
-            from watchnet.services.watchlist import Watchlist
-
-            found = state.extras["watchlist"] = Watchlist(state.settings, state.engine)
-        return found
+    return state.services.watchlist
 
 
-def subject_out(info: Any) -> SubjectOut:
-    return SubjectOut(
-        id=info.id, kind=info.kind, name=info.name, reason=info.reason, case_ref=info.case_ref,
-        enrolled_by=info.enrolled_by, created_at=info.created_at, updated_at=info.updated_at,
-        expires_at=info.expires_at, active=info.active, expired=info.expired, negatives=info.negatives,
-        photos=[PhotoOut(id=p.id, quality=round(p.quality, 3), model=p.model, added_by=p.added_by,
-                         url=f"/api/watchlist/photos/{p.id}/face.jpg") for p in info.photos],
-    )
+def subject_out(info: SubjectInfo) -> SubjectOut:
+    return SubjectOut.model_validate(info, from_attributes=True)
 
 
 @contextlib.contextmanager
@@ -224,10 +226,5 @@ def add_alert_faces(subject: Id, body: AlertFacesIn, request: Request, user: Ope
 @router.get("/photos/{photo}/face.jpg", response_class=FileResponse, responses={404: {}})
 def photo_face(photo: Id, request: Request) -> FileResponse:
     """The face crop of a reference photo."""
-    from watchnet.store.schema_watchlist import SubjectPhoto
-
-    table = cast(sa.Table, SubjectPhoto.__table__)
     state = get_state(request)
-    with state.engine.connect() as conn:
-        path = conn.execute(sa.select(table.c.crop_path).where(table.c.id == photo)).scalar_one_or_none()
-    return picture(state.settings, path, f"photo {photo}")
+    return picture(state.settings, watchlist(state).photo_crop_path(photo), f"photo {photo}")

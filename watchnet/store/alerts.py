@@ -1,62 +1,66 @@
-"""The store sink: alerts and their decision history in the database, and negatives a dismissal adds.
+"""The alerts repository: alerts, their decision history and confirmations, and alert groups.
 
-Unlike the network sinks this one is written synchronously: an alert needs its id before anyone can
-confirm or dismiss it, and one small insert per alert (alerts are rare) costs nothing. Decisions run
-in one transaction that locks the alert (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
-so two operators deciding at the same moment are serialised and see each other's decision.
+Every statement on the ``alerts`` and ``alert_decisions`` tables lives here; the alert manager
+(``watchnet.services.alerts``) owns the rules and calls these functions, and the API reads through them.
+Rows come back as frozen ``StoredAlert`` / ``DecisionInfo`` records, never as SQLAlchemy rows, so the
+layers above neither import SQLAlchemy nor depend on column access by name.
+
+Alerts are written synchronously: an alert needs its id before anyone can confirm or dismiss it, and one
+small insert per alert (alerts are rare) costs nothing. Decisions run in one transaction that locks the
+alert (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two operators deciding at the
+same moment are serialised and see each other's decision.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from watchnet.core.records import Alert, AlertState
-from watchnet.store.schema_watchlist import AlertDecision, AlertRow, SubjectNegative, WatchlistState
+from watchnet.store.db import write_transaction
+from watchnet.store.schema_watchlist import AlertDecision, AlertRow
 from watchnet.store.vectors import to_bytes
 
 _alerts = cast(sa.Table, AlertRow.__table__)
 _decisions = cast(sa.Table, AlertDecision.__table__)
-_negatives = cast(sa.Table, SubjectNegative.__table__)
-_state = cast(sa.Table, WatchlistState.__table__)
+_OPEN = (AlertState.NEW.value, AlertState.CONFIRMED.value)
 
 
-@contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction that takes SQLite's write lock up front (see ``watchnet.store.db``)."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            yield conn
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """One row of ``alerts`` as stored (``embeddings`` only while the alert is open)."""
 
-
-def bump_version(conn: Connection) -> None:
-    """Tell running matchers the watchlist changed (call inside the change's transaction)."""
-    conn.execute(_state.update().where(_state.c.id == 1).values(version=_state.c.version + 1))
-
-
-def insert_negatives(
-    conn: Connection, subject_id: int, embeddings: np.ndarray, *, model: str, by: str, source: str,
-) -> list[int]:
-    """Store face embeddings as negative examples of a subject; the caller bumps the version."""
-    vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
-    now = datetime.now(UTC)
-    return [
-        int(conn.execute(
-            _negatives.insert().values(
-                subject_id=subject_id, source=source[:64], model=model, dim=int(vectors.shape[1]),
-                embedding=to_bytes(v), added_by=by, created_at=now,
-            ).returning(_negatives.c.id)
-        ).scalar_one())
-        for v in vectors
-    ]
+    id: int
+    subject_id: int | None
+    subject_name: str
+    kind: str
+    score: float
+    camera: str
+    lat: float | None
+    lon: float | None
+    track_id: int
+    frame_index: int
+    at: datetime
+    box: list[float] | None
+    crop_path: str | None
+    snapshot_path: str | None
+    state: str
+    details: dict[str, Any] | None
+    model: str | None
+    embeddings: bytes | None
+    created_at: datetime
+    updated_at: datetime
+    matches: int | None
+    last_seen: datetime | None
+    track_ids: list[int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +79,49 @@ class DecisionInfo:
                 "from": self.from_state, "to": self.to_state, "note": self.note}
 
 
-def row_to_alert(row: Row[Any] | Any) -> Alert:
-    """A stored alert row as the shared ``Alert`` record."""
-    last_seen = getattr(row, "last_seen", None) or row.at
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Filters of an alert list; ``None`` means "any"."""
+
+    state: str | None = None
+    subject_id: int | None = None
+    camera: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        clauses: list[sa.ColumnElement[bool]] = []
+        for column, value in ((_alerts.c.state, self.state), (_alerts.c.subject_id, self.subject_id),
+                              (_alerts.c.camera, self.camera)):
+            if value is not None:
+                clauses.append(column == value)
+        if self.since is not None:
+            clauses.append(_alerts.c.at >= self.since)
+        if self.until is not None:
+            clauses.append(_alerts.c.at <= self.until)
+        return clauses
+
+
+def _stored(row: Any) -> StoredAlert:
+    return StoredAlert(**{f.name: getattr(row, f.name) for f in dataclasses.fields(StoredAlert)})
+
+
+def _decision(row: Any) -> DecisionInfo:
+    return DecisionInfo(row.action, row.actor, row.at, row.from_state, row.to_state, row.note)
+
+
+def row_to_alert(row: StoredAlert) -> Alert:
+    """A stored alert as the shared ``Alert`` record."""
+    last_seen = row.last_seen or row.at
     return Alert(
         subject_id=row.subject_id if row.subject_id is not None else -1, subject_name=row.subject_name,
         kind=row.kind, score=float(row.score), camera=row.camera, track_id=int(row.track_id),
         timestamp=row.at.timestamp(), frame_index=int(row.frame_index),
-        xyxy=tuple(row.box) if row.box else None, crop_path=row.crop_path, snapshot_path=row.snapshot_path,
+        xyxy=cast("tuple[float, float, float, float]", tuple(row.box)) if row.box else None,
+        crop_path=row.crop_path, snapshot_path=row.snapshot_path,
         lat=row.lat, lon=row.lon, state=AlertState(row.state), id=int(row.id),
-        matches=int(getattr(row, "matches", 1) or 1), last_seen=last_seen.timestamp(),
-        track_ids=tuple(int(t) for t in (getattr(row, "track_ids", None) or [row.track_id])),
+        matches=int(row.matches or 1), last_seen=last_seen.timestamp(),
+        track_ids=tuple(int(t) for t in (row.track_ids or [row.track_id])),
     )
 
 
@@ -112,6 +148,7 @@ class AlertStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    # --- writing --------------------------------------------------------------------------------
     def insert(
         self, alert: Alert, *, embeddings: np.ndarray | None = None, model: str | None = None,
         details: dict[str, Any] | None = None,
@@ -139,8 +176,7 @@ class AlertStore:
                 query = (
                     sa.select(_alerts)
                     .where(_alerts.c.subject_id == alert.subject_id, _alerts.c.camera == alert.camera,
-                           _alerts.c.kind == alert.kind,
-                           _alerts.c.state.in_([AlertState.NEW.value, AlertState.CONFIRMED.value]),
+                           _alerts.c.kind == alert.kind, _alerts.c.state.in_(_OPEN),
                            _alerts.c.last_seen >= at - timedelta(seconds=window_s))
                     .order_by(_alerts.c.last_seen.desc(), _alerts.c.id.desc()).limit(1)
                 )
@@ -203,8 +239,7 @@ class AlertStore:
         with write_transaction(self.engine) as conn:
             row = conn.execute(
                 sa.select(_alerts.c.embeddings, _alerts.c.details)
-                .where(_alerts.c.id == alert_id, _alerts.c.embeddings.is_not(None),
-                       _alerts.c.state.in_([AlertState.NEW.value, AlertState.CONFIRMED.value]))
+                .where(_alerts.c.id == alert_id, _alerts.c.embeddings.is_not(None), _alerts.c.state.in_(_OPEN))
             ).first()
             if row is None:
                 return False
@@ -214,23 +249,14 @@ class AlertStore:
             return True
 
     @contextlib.contextmanager
-    def locked(self, alert_id: int) -> Iterator[tuple[Connection, Any | None]]:
+    def locked(self, alert_id: int) -> Iterator[tuple[Connection, StoredAlert | None]]:
         """A write transaction holding the alert's row (None if there is no such alert)."""
         with write_transaction(self.engine) as conn:
             query = sa.select(_alerts).where(_alerts.c.id == alert_id)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
-            yield conn, conn.execute(query).first()
-
-    def row(self, conn: Connection, alert_id: int) -> Any | None:
-        """The alert's row as written so far in ``conn``'s transaction."""
-        return conn.execute(sa.select(_alerts).where(_alerts.c.id == alert_id)).first()
-
-    def decisions(self, conn: Connection, alert_id: int) -> list[DecisionInfo]:
-        rows = conn.execute(
-            sa.select(_decisions).where(_decisions.c.alert_id == alert_id).order_by(_decisions.c.id)
-        ).all()
-        return [DecisionInfo(r.action, r.actor, r.at, r.from_state, r.to_state, r.note) for r in rows]
+            row = conn.execute(query).first()
+            yield conn, None if row is None else _stored(row)
 
     def decide(
         self, conn: Connection, alert_id: int, *, action: str, actor: str, from_state: str, to_state: str,
@@ -247,35 +273,71 @@ class AlertStore:
             values.update(embeddings=None, model=None)
         conn.execute(_alerts.update().where(_alerts.c.id == alert_id).values(**values))
 
-    def get(self, alert_id: int) -> tuple[Any, list[DecisionInfo]] | None:
+    # --- reading --------------------------------------------------------------------------------
+    def row(self, conn: Connection, alert_id: int) -> StoredAlert | None:
+        """The alert's row as written so far in ``conn``'s transaction."""
+        found = conn.execute(sa.select(_alerts).where(_alerts.c.id == alert_id)).first()
+        return None if found is None else _stored(found)
+
+    def decisions(self, conn: Connection, alert_id: int, *, by_time: bool = False) -> list[DecisionInfo]:
+        """The alert's history in the order it was written (``by_time``: by decision time, then id)."""
+        order = (_decisions.c.at, _decisions.c.id) if by_time else (_decisions.c.id,)
+        rows = conn.execute(
+            sa.select(_decisions).where(_decisions.c.alert_id == alert_id).order_by(*order)
+        ).all()
+        return [_decision(r) for r in rows]
+
+    def get(self, alert_id: int, *, by_time: bool = False) -> tuple[StoredAlert, list[DecisionInfo]] | None:
+        """One alert with its history, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(_alerts).where(_alerts.c.id == alert_id)).first()
-            return None if row is None else (row, self.decisions(conn, alert_id))
+            row = self.row(conn, alert_id)
+            return None if row is None else (row, self.decisions(conn, alert_id, by_time=by_time))
+
+    def pictures(self, alert_id: int, which: Literal["crop_path", "snapshot_path"]) -> tuple[str | None] | None:
+        """``(path,)`` of the alert's face crop or snapshot (the path may be None), or None without such alert."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(_alerts.c[which]).where(_alerts.c.id == alert_id)).first()
+        return None if found is None else (found[0],)
+
+    def count(self, where: AlertFilter) -> int:
+        """How many alerts match every filter."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(_alerts).where(*where.where()))
+                       .scalar_one())
+
+    def page(self, where: AlertFilter, *, limit: int, offset: int) -> list[StoredAlert]:
+        """Alerts matching every filter, newest first (by time, then id)."""
+        with self.engine.connect() as conn:
+            return _page(conn, where, limit, offset)
+
+    def confirmations(self, ids: list[int]) -> dict[int, int]:
+        """Distinct users who confirmed each of the alerts ``ids`` (absent: none)."""
+        if not ids:
+            return {}
+        query = (sa.select(_decisions.c.alert_id, sa.func.count(sa.distinct(_decisions.c.actor)))
+                 .where(_decisions.c.alert_id.in_(ids), _decisions.c.action == "confirm")
+                 .group_by(_decisions.c.alert_id))
+        with self.engine.connect() as conn:
+            return {int(a): int(n) for a, n in conn.execute(query).all()}
 
     def find(
         self, *, state: str | None = None, subject_id: int | None = None, camera: str | None = None,
         since: datetime | None = None, until: datetime | None = None, limit: int = 100, offset: int = 0,
-    ) -> list[tuple[Any, list[DecisionInfo]]]:
+    ) -> list[tuple[StoredAlert, list[DecisionInfo]]]:
         """Alerts matching every given filter, newest first, each with its decisions."""
-        query = sa.select(_alerts)
-        for column, value in ((_alerts.c.state, state), (_alerts.c.subject_id, subject_id),
-                              (_alerts.c.camera, camera)):
-            if value is not None:
-                query = query.where(column == value)
-        if since is not None:
-            query = query.where(_alerts.c.at >= since)
-        if until is not None:
-            query = query.where(_alerts.c.at <= until)
-        query = query.order_by(_alerts.c.at.desc(), _alerts.c.id.desc()).limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            ids = [int(r.id) for r in rows]
+            rows = _page(conn, AlertFilter(state, subject_id, camera, since, until), limit, offset)
+            ids = [r.id for r in rows]
             history: dict[int, list[DecisionInfo]] = {i: [] for i in ids}
             if ids:
                 for d in conn.execute(
                     sa.select(_decisions).where(_decisions.c.alert_id.in_(ids)).order_by(_decisions.c.id)
                 ).all():
-                    history[int(d.alert_id)].append(
-                        DecisionInfo(d.action, d.actor, d.at, d.from_state, d.to_state, d.note)
-                    )
-        return [(r, history[int(r.id)]) for r in rows]
+                    history[int(d.alert_id)].append(_decision(d))
+        return [(r, history[r.id]) for r in rows]
+
+
+def _page(conn: Connection, where: AlertFilter, limit: int, offset: int) -> list[StoredAlert]:
+    query = (sa.select(_alerts).where(*where.where()).order_by(_alerts.c.at.desc(), _alerts.c.id.desc())
+             .limit(limit).offset(offset))
+    return [_stored(r) for r in conn.execute(query).all()]
