@@ -21,6 +21,7 @@ from watchnet.services.alerts import AlertManager
 from watchnet.services.bus import AlertBus
 from watchnet.services.container import Services
 from watchnet.services.exports import ExportTools
+from watchnet.services.linking.journeys import Journeys
 from watchnet.services.live import LiveHub
 from watchnet.services.search import SightingSearch
 from watchnet.services.watchlist import Watchlist
@@ -141,6 +142,10 @@ def get_export_tools(request: Request) -> ExportTools:
     return get_state(request).services.exports
 
 
+def get_journeys(request: Request) -> Journeys:
+    return get_state(request).services.journeys
+
+
 StateDep = Annotated[ApiState, Depends(get_state)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -151,3 +156,4 @@ AlertsDep = Annotated[AlertManager, Depends(get_alerts)]
 WatchlistDep = Annotated[Watchlist, Depends(get_watchlist)]
 SearchDep = Annotated[SightingSearch, Depends(get_search)]
 ExportToolsDep = Annotated[ExportTools, Depends(get_export_tools)]
+JourneysDep = Annotated[Journeys, Depends(get_journeys)]

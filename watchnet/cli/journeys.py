@@ -9,12 +9,10 @@ from typing import Annotated
 
 import typer
 
-from watchnet.cli.common import friendly_errors
+from watchnet.cli.common import friendly_errors, open_services
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
-from watchnet.services.linking import aicity, forensic
-from watchnet.services.linking.follow import FollowDesk
-from watchnet.services.linking.linker import Linker
+from watchnet.services.linking import aicity
 from watchnet.services.linking.service import LinkerService
 from watchnet.store.db import open_store
 
@@ -37,9 +35,7 @@ def show(
     """The journey of a sighting: trail with link scores and evidence, candidates, predicted next."""
     if (sighting is None) == (journey is None):
         raise InputError("give exactly one of --sighting and --journey")
-    settings = Settings.load()
-    _echo(forensic.journey(open_store(settings), settings, actor=by, reason=reason, sighting_id=sighting,
-                           journey_id=journey))
+    _echo(open_services(None).journeys.journey(actor=by, reason=reason, sighting_id=sighting, journey_id=journey))
 
 
 @app.command("link")
@@ -47,7 +43,7 @@ def show(
 def link() -> None:
     """Link every stored sighting not linked yet (the linker also runs inside `watchnet run`)."""
     settings = Settings.load()
-    service = LinkerService(open_store(settings), settings)
+    service = LinkerService(open_store(settings), settings)  # stepped here, not started: no thread
     typer.echo(f"linked {service.step()} sightings")
 
 
@@ -55,32 +51,28 @@ def link() -> None:
 @friendly_errors
 def confirm(link_id: Annotated[int, typer.Argument(help="Link id")], by: By, note: str = "") -> None:
     """Make a link a fact (journeys join; the trip teaches the transit-time histogram)."""
-    settings = Settings.load()
-    _echo(Linker(open_store(settings), settings).confirm(link_id, by, note))
+    _echo(open_services(None).journeys.confirm_link(link_id, by, note))
 
 
 @app.command("cut")
 @friendly_errors
 def cut(link_id: Annotated[int, typer.Argument(help="Link id")], by: By, note: str = "") -> None:
     """Declare a link wrong: its journey splits."""
-    settings = Settings.load()
-    _echo(Linker(open_store(settings), settings).cut(link_id, by, note))
+    _echo(open_services(None).journeys.cut_link(link_id, by, note))
 
 
 @app.command("follow")
 @friendly_errors
 def follow(sighting: Annotated[int, typer.Argument(help="Sighting id to follow")], by: By, reason: Reason) -> None:
     """Follow a sighting's journey live from now on (the person stays anonymous)."""
-    settings = Settings.load()
-    _echo(FollowDesk(open_store(settings), settings).start(sighting, by, reason))
+    _echo(open_services(None).journeys.start_follow(sighting, by, reason))
 
 
 @app.command("follows")
 @friendly_errors
 def follows(follow_id: Annotated[int, typer.Argument(help="Follow id")]) -> None:
     """A follow's timeline, last known camera and predicted next cameras."""
-    settings = Settings.load()
-    _echo(forensic.follow_view(open_store(settings), settings, follow_id))
+    _echo(open_services(None).journeys.follow(follow_id))
 
 
 @app.command("export")

@@ -16,6 +16,7 @@ from watchnet.core.config import Settings
 from watchnet.services.alerts import AlertManager
 from watchnet.services.bus import AlertBus
 from watchnet.services.exports import ExportTools
+from watchnet.services.linking.journeys import Journeys
 from watchnet.services.search import SightingSearch
 from watchnet.services.watchlist import Watchlist
 from watchnet.store.db import Engine, open_store
@@ -93,6 +94,11 @@ class Services:
     def _watchlist_changed(self, action: str, subject_id: int) -> None:
         for hook in self._on_watchlist_change:
             hook(action, subject_id)
+
+    @property
+    def journeys(self) -> Journeys:
+        """Journeys, link decisions and follows for the console and the CLI."""
+        return self._once("journeys", lambda: Journeys(self.engine, self.settings))
 
     def linker(self) -> LinkerService:
         """A started journey linker (and follow desk) over every camera's sightings; the caller closes it."""

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from watchnet.store.schema import Camera, TrackRecord
 from watchnet.store.schema_journeys import (
@@ -451,6 +451,12 @@ def list_follows(conn: Connection, active: bool | None = True, limit: int = 100)
     if active is not None:
         query = query.where(_follows.c.active.is_(active))
     return list(conn.execute(query.order_by(_follows.c.id.desc()).limit(limit)).all())
+
+
+def follow_ids(engine: Engine, active: bool | None = True, limit: int = 100) -> list[int]:
+    """Ids of follows, newest first (only the active ones unless ``active`` is None or False)."""
+    with engine.connect() as conn:
+        return [int(r.id) for r in list_follows(conn, active=active, limit=limit)]
 
 
 def reset_linking(conn: Connection) -> None:

@@ -11,17 +11,14 @@ import asyncio
 import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 from starlette.websockets import WebSocketDisconnect
 
-from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require, websocket_user
+from watchnet.api.deps import CAN_OPERATE, JourneysDep, OperatorUser, get_state, require, websocket_user
 from watchnet.api.schemas import Id, Strict
-from watchnet.services.linking import forensic
-from watchnet.services.linking.follow import FEED, FollowDesk
-from watchnet.services.linking.linker import Linker
-from watchnet.store import journeys as repo
+from watchnet.services.linking.follow import FEED
 
 router = APIRouter(prefix="/api/journeys", tags=["journeys"], dependencies=[Depends(require(*CAN_OPERATE))])
 ws_router = APIRouter(prefix="/api/journeys", tags=["journeys"])
@@ -41,61 +38,53 @@ class DecisionIn(Strict):
 
 
 @router.get("/of-sighting/{sighting}")
-def of_sighting(sighting: Id, request: Request, user: OperatorUser,
+def of_sighting(sighting: Id, user: OperatorUser, journeys: JourneysDep,
                 reason: str = Query(min_length=3, max_length=500)) -> dict[str, Any]:
     """Where the person or vehicle of this sighting came from and went next (audited)."""
-    state = get_state(request)
-    return forensic.journey(state.engine, state.settings, actor=user.name, reason=reason, sighting_id=sighting)
+    return journeys.journey(actor=user.name, reason=reason, sighting_id=sighting)
 
 
 @router.get("/follows")
-def follows(request: Request, active: bool = True, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+def follows(journeys: JourneysDep, active: bool = True, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     """Follows with their live trail, last known camera and time, and predicted next cameras."""
-    state = get_state(request)
-    with state.engine.connect() as conn:
-        ids = [int(r.id) for r in repo.list_follows(conn, active=active, limit=limit)]
-    return {"items": [forensic.follow_view(state.engine, state.settings, i) for i in ids]}
+    return {"items": journeys.follows(active=active, limit=limit)}
 
 
 @router.post("/follows", status_code=201)
-def start_follow(body: FollowIn, request: Request, user: OperatorUser) -> dict[str, Any]:
+def start_follow(body: FollowIn, user: OperatorUser, journeys: JourneysDep) -> dict[str, Any]:
     """Follow the journey of any sighting from now on; the person stays anonymous (audited)."""
-    state = get_state(request)
-    return FollowDesk(state.engine, state.settings).start(body.sighting_id, user.name, body.reason)
+    return journeys.start_follow(body.sighting_id, user.name, body.reason)
 
 
 @router.get("/follows/{follow}")
-def follow(follow: Id, request: Request) -> dict[str, Any]:
-    state = get_state(request)
-    return forensic.follow_view(state.engine, state.settings, follow)
+def follow(follow: Id, journeys: JourneysDep) -> dict[str, Any]:
+    return journeys.follow(follow)
 
 
 @router.post("/follows/{follow}/stop")
-def stop_follow(follow: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> dict[str, Any]:
-    state = get_state(request)
-    return FollowDesk(state.engine, state.settings).stop(follow, user.name, body.note if body else "")
+def stop_follow(follow: Id, user: OperatorUser, journeys: JourneysDep, body: DecisionIn | None = None,
+                ) -> dict[str, Any]:
+    return journeys.stop_follow(follow, user.name, body.note if body else "")
 
 
 @router.post("/links/{link}/confirm")
-def confirm_link(link: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> dict[str, Any]:
+def confirm_link(link: Id, user: OperatorUser, journeys: JourneysDep, body: DecisionIn | None = None,
+                 ) -> dict[str, Any]:
     """Make a link a fact: its journeys join and its transit time teaches the topology (audited)."""
-    state = get_state(request)
-    return Linker(state.engine, state.settings).confirm(link, user.name, body.note if body else "")
+    return journeys.confirm_link(link, user.name, body.note if body else "")
 
 
 @router.post("/links/{link}/cut")
-def cut_link(link: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> dict[str, Any]:
+def cut_link(link: Id, user: OperatorUser, journeys: JourneysDep, body: DecisionIn | None = None) -> dict[str, Any]:
     """Declare a link wrong: the journey splits (audited)."""
-    state = get_state(request)
-    return Linker(state.engine, state.settings).cut(link, user.name, body.note if body else "")
+    return journeys.cut_link(link, user.name, body.note if body else "")
 
 
 @router.get("/{journey}")
-def journey(journey: Id, request: Request, user: OperatorUser,
+def journey(journey: Id, user: OperatorUser, journeys: JourneysDep,
             reason: str = Query(min_length=3, max_length=500)) -> dict[str, Any]:
     """One journey by id (audited)."""
-    state = get_state(request)
-    return forensic.journey(state.engine, state.settings, actor=user.name, reason=reason, journey_id=journey)
+    return journeys.journey(actor=user.name, reason=reason, journey_id=journey)
 
 
 @ws_router.websocket("/ws")

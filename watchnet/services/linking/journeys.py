@@ -1,0 +1,51 @@
+"""Journeys as one service for the console and the CLI: read a journey, decide a link, start or stop a follow.
+
+The background linker (``LinkerService``) and these calls write through the same ``Linker`` and
+``FollowDesk`` code, so a decision taken here is seen by a running ``watchnet run`` in another process.
+Each call builds its ``Linker``/``FollowDesk`` afresh: they read the topology and the learned transit
+times from the store, which other processes keep changing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watchnet.core.config import Settings
+from watchnet.services.linking import forensic
+from watchnet.services.linking.follow import FollowDesk
+from watchnet.services.linking.linker import Linker
+from watchnet.store import journeys as repo
+from watchnet.store.db import Engine
+
+
+class Journeys:
+    """What an operator does with journeys; every read states a reason and is audited by ``forensic``."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def journey(self, *, actor: str, reason: str, sighting_id: int | None = None,
+                journey_id: int | None = None) -> dict[str, Any]:
+        """The journey holding a sighting (or with an id): hops, links with their evidence, map trail."""
+        return forensic.journey(self.engine, self.settings, actor=actor, reason=reason, sighting_id=sighting_id,
+                                journey_id=journey_id)
+
+    def follows(self, *, active: bool = True, limit: int = 50) -> list[dict[str, Any]]:
+        """Follows with their live trail, last known camera and time, and predicted next cameras."""
+        return [self.follow(i) for i in repo.follow_ids(self.engine, active=active, limit=limit)]
+
+    def follow(self, follow_id: int) -> dict[str, Any]:
+        return forensic.follow_view(self.engine, self.settings, follow_id)
+
+    def start_follow(self, sighting_id: int, by: str, reason: str) -> dict[str, Any]:
+        return FollowDesk(self.engine, self.settings).start(sighting_id, by, reason)
+
+    def stop_follow(self, follow_id: int, by: str, note: str = "") -> dict[str, Any]:
+        return FollowDesk(self.engine, self.settings).stop(follow_id, by, note)
+
+    def confirm_link(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
+        return Linker(self.engine, self.settings).confirm(link_id, by, note)
+
+    def cut_link(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
+        return Linker(self.engine, self.settings).cut(link_id, by, note)
