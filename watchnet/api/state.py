@@ -1,6 +1,6 @@
 """What one API process holds: its services, live frames, and hooks to the pipeline.
 
-The API never reaches into camera workers (see ARCHITECTURE.md): the pipeline side hands it functions
+The API never reaches into camera workers (``watchnet.runtime``): the pipeline side hands it functions
 (``camera_status``, ``detector_stats``, ``on_cameras_changed``) and pushes frames and alerts into
 ``live`` and ``feed``. With no pipeline attached (tests, a read-only console) these are empty.
 """
