@@ -23,7 +23,7 @@ from typing import Any
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Alert
-from watchnet.runtime.runner import Runner
+from watchnet.runtime.runner import Runner, RunOptions
 from watchnet.services.live import LiveHub
 from watchnet.store.db import Engine
 from watchnet.store.queries import list_cameras
@@ -146,8 +146,6 @@ class PipelineSupervisor:
 
     def _run_once(self) -> None:
         assert self._detector is not None
-        from watchnet.runtime.runner import RunOptions
-
         with self._changes:
             settings = self.settings.model_copy(update={"cameras": self._cameras()})
             runner = Runner(settings, self._detector, Recorder(self.engine),

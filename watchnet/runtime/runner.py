@@ -30,8 +30,9 @@ import supervision as sv
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.errors import WatchnetError
-from watchnet.core.records import CLASS_ID, Alert, Frame, Track, TrackEvent, subset
+from watchnet.core.records import CLASS_ID, CLASSES, Alert, Frame, Track, TrackEvent, subset
 from watchnet.store.recorder import Recorder
+from watchnet.vision.analysis.blur import StreamBlur
 from watchnet.vision.analysis.detect import Detector
 from watchnet.vision.analysis.regions import RegionSearch, draw_searched
 from watchnet.vision.mot import MotWriter
@@ -580,8 +581,6 @@ class _AnnotatedVideo:
         self._rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)  # plays at the source's speed
         import av
 
-        from watchnet.vision.analysis.blur import StreamBlur
-
         self._blur = StreamBlur.from_settings(settings) if settings is not None and settings.exports.blur_faces \
             else None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -606,8 +605,6 @@ class _AnnotatedVideo:
             ids = people.tracker_id if people.tracker_id is not None else np.full(len(people), -1)
             self._blur(canvas, people.xyxy, ids)
         if len(tracked):
-            from watchnet.core.records import CLASSES
-
             assert tracked.tracker_id is not None and tracked.class_id is not None
             labels = [f"{CLASSES[c]} #{t}" for c, t in zip(tracked.class_id, tracked.tracker_id, strict=True)]
             canvas = self._boxes.annotate(canvas, tracked)

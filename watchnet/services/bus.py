@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from watchnet.core.records import Alert, AlertState
+from watchnet.store.outbox import EventFollower
 
 if TYPE_CHECKING:
     from watchnet.store.db import Engine
@@ -140,8 +141,6 @@ class AlertBus:
     def follow(self, engine: Engine, poll_s: float = 0.2, on_events: Callable[[], None] | None = None) -> None:
         """Publish the alert events other processes write to the store's event log (from now on);
         ``on_events`` is called after each new batch (e.g. to wake the sink dispatcher)."""
-        from watchnet.store.outbox import EventFollower
-
         def handle(events: list[LogEvent]) -> None:
             self._from_log(events)
             if on_events is not None:

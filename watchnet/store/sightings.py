@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watchnet.core.config import Settings
 from watchnet.core.errors import StoreError
+from watchnet.core.plate_text import fold_confusables
 from watchnet.core.records import Sighting
 from watchnet.store.db import public_url
 from watchnet.store.schema import Camera
@@ -61,8 +62,6 @@ def plate_key(text: str | None) -> str | None:
     O/0 is no miss. The same folding as the hotlist matcher in ``watchnet.vision.analysis.plates``."""
     if not text:
         return None
-    from watchnet.core.plate_text import fold_confusables
-
     return fold_confusables(text)[:_PLATE_KEY_CHARS] or None
 
 
@@ -270,8 +269,9 @@ class _IdIndex:
         """Row positions of those of the given ids that are in the index."""
         if not self.ids.size:
             return np.empty(0, np.int64)
-        pos = np.searchsorted(self.ids, ids).clip(0, self.ids.size - 1)
-        return pos[self.ids[pos] == ids]
+        pos: np.ndarray = np.searchsorted(self.ids, ids).clip(0, self.ids.size - 1)
+        found: np.ndarray = pos[self.ids[pos] == ids]
+        return found
 
     def _reset(self) -> None:
         raise NotImplementedError

@@ -34,12 +34,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.runtime.camera.live_shm import SlotFrame, SlotReader
 from watchnet.runtime.camera.worker import WorkerSpec, worker_main
+from watchnet.store.db import Engine
+from watchnet.store.outbox import append_now
 from watchnet.store.queries import list_cameras
+from watchnet.store.recorder import Recorder
 
 log = logging.getLogger("watchnet.supervisor")
 
@@ -98,8 +99,6 @@ class ProcessSupervisor:
 
     # --- control ------------------------------------------------------------------------------------
     def start(self) -> None:
-        from watchnet.store.recorder import Recorder
-
         # the config's cameras go into the store first: from now on the store's table is the one truth
         Recorder(self.engine).upsert_cameras(self.settings.cameras)
         cameras = wanted_cameras(self.settings, self.engine, first=True)
@@ -321,8 +320,6 @@ class ProcessSupervisor:
     def _log_event(self, payload: dict[str, Any]) -> None:
         """Camera status into the store's event log, from a short thread: a busy store must not hold up
         the monitor (which holds the lock the API's status reads take)."""
-        from watchnet.store.outbox import append_now
-
         def write() -> None:
             try:
                 append_now(self.engine, "camera", payload)

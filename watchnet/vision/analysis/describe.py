@@ -52,14 +52,13 @@ from watchnet.core.records import CLASSES, VEHICLE_CLASSES, Alert, Frame, Sighti
 from watchnet.vision.analysis.age_gender import AgeGenderEstimator, AgeGenderVoter
 from watchnet.vision.analysis.attributes import AttributeVoter, describe_person, describe_vehicle
 from watchnet.vision.analysis.colours import frame_levels
+from watchnet.vision.analysis.faces import FaceAnalyzer
 from watchnet.vision.analysis.plates import PlateVoter
+from watchnet.vision.analysis.reid import ReidEmbedder, resize_crop, track_embedding
 
 if TYPE_CHECKING:
     from watchnet.core.records import Face
-    from watchnet.vision.analysis.faces import FaceAnalyzer
     from watchnet.vision.analysis.plates import PlateReader
-    from watchnet.vision.analysis.reid import ReidEmbedder
-
 # The appearance vector's layout (a stored format: changing it makes old vectors incomparable).
 _SIZE = (64, 128)  # width, height the crop is resized to
 _STRIPES, _HUES, _SATS, _GREYS, _INSET = 8, 6, 2, 4, 0.15
@@ -227,8 +226,6 @@ class DescribeAnalyzer:
         """The track's re-id vector: its kept crops embedded in one batch, weighted mean, unit length."""
         if self.reid is None or not state.reid_crops:
             return None
-        from watchnet.vision.analysis.reid import track_embedding
-
         weights = np.asarray([w for w, _ in state.reid_crops], np.float32)
         return track_embedding(self.reid.embed([c for _, c in state.reid_crops]), weights)
 
@@ -241,8 +238,6 @@ class DescribeAnalyzer:
             if kept[low][0] >= weight:
                 return
             kept.pop(low)
-        from watchnet.vision.analysis.reid import resize_crop
-
         kept.append((weight, resize_crop(crop, *self.reid.size)))
 
     # --- one sample --------------------------------------------------------------------------------
