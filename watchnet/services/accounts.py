@@ -11,21 +11,25 @@ password anywhere.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.engine import Engine
 
 from watchnet.core.errors import InputError
-from watchnet.store.schema_auth import ROLES, ApiSession, User
+from watchnet.store import accounts as repo
+from watchnet.store.accounts import Principal, UserRow
+from watchnet.store.db import Engine
+from watchnet.store.schema_auth import ROLES
 
-_users = cast(sa.Table, User.__table__)
-_sessions = cast(sa.Table, ApiSession.__table__)
+__all__ = [
+    "MIN_PASSWORD_LENGTH", "NAME_PATTERN", "Principal", "UserRow", "authenticate", "check_name", "check_password",
+    "check_role", "count_admins", "create_session", "create_user", "get_user", "list_users", "resolve_session",
+    "revoke_session", "token_digest", "update_user",
+]
+
 _hasher = PasswordHasher()
 #: A hash to verify against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -33,41 +37,22 @@ MIN_PASSWORD_LENGTH = 10
 NAME_PATTERN = r"^[A-Za-z0-9_.@\-]{1,64}$"
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the user's id, name and role (what every route's authorisation looks at)."""
-
-    id: int
-    name: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    """A user as listed (never with the password hash)."""
-
-    id: int
-    name: str
-    role: str
-    disabled: bool
-    created_at: datetime
-
-
 def check_role(role: str) -> str:
+    """``role`` if it is one of ``ROLES``, else InputError naming them."""
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     return role
 
 
 def check_password(password: str) -> str:
+    """``password`` if it has at least ``MIN_PASSWORD_LENGTH`` characters, else InputError."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
     return password
 
 
 def check_name(name: str) -> str:
-    import re
-
+    """``name`` if it fits ``NAME_PATTERN`` (safe in logs, URLs and the audit log)."""
     if not re.fullmatch(NAME_PATTERN, name):
         raise InputError("a user name is 1-64 letters, digits or _ . @ -")
     return name
@@ -79,53 +64,37 @@ def create_user(engine: Engine, name: str, password: str, role: str) -> int:
     check_role(role)
     check_password(password)
     hashed = _hasher.hash(password)  # slow on purpose: outside the write transaction, which stays short
-    now = datetime.now(UTC)
-    with engine.connect() as conn, conn.begin():
-        taken = conn.execute(sa.select(_users.c.id).where(sa.func.lower(_users.c.name) == name.lower())).first()
-        if taken is not None:
-            raise InputError(f"a user named {name!r} already exists")
-        return int(conn.execute(
-            _users.insert().values(name=name, password_hash=hashed, role=role, disabled=False,
-                                   created_at=now, updated_at=now).returning(_users.c.id)
-        ).scalar_one())
+    user_id = repo.insert_user(engine, name, hashed, role, datetime.now(UTC))
+    if user_id is None:
+        raise InputError(f"a user named {name!r} already exists")
+    return user_id
 
 
 def list_users(engine: Engine) -> list[UserRow]:
-    query = sa.select(_users.c.id, _users.c.name, _users.c.role, _users.c.disabled, _users.c.created_at)
-    with engine.connect() as conn:
-        return [UserRow(**row) for row in conn.execute(query.order_by(_users.c.name)).mappings()]
+    """Every user, by name, without password hashes."""
+    return repo.list_users(engine)
 
 
 def count_admins(engine: Engine) -> int:
-    query = sa.select(sa.func.count()).where(_users.c.role == "admin", _users.c.disabled.is_(False))
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+    """Enabled admins: the last one may not be demoted or disabled."""
+    return repo.count_admins(engine)
 
 
 def get_user(engine: Engine, name: str) -> UserRow | None:
-    query = sa.select(_users.c.id, _users.c.name, _users.c.role, _users.c.disabled, _users.c.created_at)
-    with engine.connect() as conn:
-        row = conn.execute(query.where(_users.c.name == name)).mappings().first()
-    return UserRow(**row) if row else None
+    """One user by name, or None."""
+    return repo.get_user(engine, name)
 
 
 def update_user(engine: Engine, name: str, *, role: str | None = None, disabled: bool | None = None,
                 password: str | None = None) -> UserRow:
     """Change a user's role, disabled flag or password; disabling or a new password ends their sessions."""
-    values: dict[str, object] = {"updated_at": datetime.now(UTC)}
     if role is not None:
-        values["role"] = check_role(role)
-    if disabled is not None:
-        values["disabled"] = disabled
-    if password is not None:
-        values["password_hash"] = _hasher.hash(check_password(password))
-    with engine.connect() as conn, conn.begin():
-        user_id = conn.execute(sa.select(_users.c.id).where(_users.c.name == name)).scalar_one_or_none()
-        if user_id is None:
-            raise InputError(f"no user named {name!r}")
-        conn.execute(_users.update().where(_users.c.id == user_id).values(**values))
-        if disabled or password is not None or role is not None:
-            conn.execute(_sessions.delete().where(_sessions.c.user_id == user_id))
+        check_role(role)
+    hashed = _hasher.hash(check_password(password)) if password is not None else None
+    end_sessions = bool(disabled) or password is not None or role is not None
+    if not repo.update_user(engine, name, datetime.now(UTC), role=role, disabled=disabled, password_hash=hashed,
+                            end_sessions=end_sessions):
+        raise InputError(f"no user named {name!r}")
     found = get_user(engine, name)
     assert found is not None
     return found
@@ -133,17 +102,15 @@ def update_user(engine: Engine, name: str, *, role: str | None = None, disabled:
 
 def authenticate(engine: Engine, name: str, password: str) -> Principal | None:
     """The user if the name and password are right and the account is enabled, else None."""
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(_users).where(_users.c.name == name)).mappings().first()
+    row = repo.get_credentials(engine, name)
     if row is None:
         _verify(_DUMMY_HASH, password)
         return None
-    if not _verify(row["password_hash"], password) or row["disabled"]:
+    if not _verify(row.password_hash, password) or row.disabled:
         return None
-    if _hasher.check_needs_rehash(row["password_hash"]):
-        with engine.connect() as conn, conn.begin():
-            conn.execute(_users.update().where(_users.c.id == row["id"]).values(password_hash=_hasher.hash(password)))
-    return Principal(row["id"], row["name"], row["role"])
+    if _hasher.check_needs_rehash(row.password_hash):
+        repo.set_password_hash(engine, row.id, _hasher.hash(password))
+    return Principal(row.id, row.name, row.role)
 
 
 def _verify(hashed: str, password: str) -> bool:
@@ -154,6 +121,7 @@ def _verify(hashed: str, password: str) -> bool:
 
 
 def token_digest(token: str) -> str:
+    """How a token is stored and looked up: sha256 hex (the token itself is a 256-bit random secret)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -163,26 +131,15 @@ def create_session(engine: Engine, user: Principal, kind: str, ttl_s: float,
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=ttl_s)
-    with engine.connect() as conn, conn.begin():
-        conn.execute(_sessions.delete().where(_sessions.c.expires_at < now))  # housekeeping, indexed by nothing big
-        conn.execute(_sessions.insert().values(token_hash=token_digest(token), user_id=user.id, kind=kind,
-                                               created_at=now, expires_at=expires, address=(address or "")[:64]))
+    repo.insert_session(engine, token_digest(token), user.id, kind, now, expires, (address or "")[:64])
     return token, expires
 
 
 def resolve_session(engine: Engine, token: str) -> Principal | None:
     """The enabled user a live (unexpired) token belongs to, else None."""
-    query = (
-        sa.select(_users.c.id, _users.c.name, _users.c.role)
-        .join(_sessions, _sessions.c.user_id == _users.c.id)
-        .where(_sessions.c.token_hash == token_digest(token), _sessions.c.expires_at > datetime.now(UTC),
-               _users.c.disabled.is_(False))
-    )
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
-    return Principal(row.id, row.name, row.role) if row else None
+    return repo.session_principal(engine, token_digest(token), datetime.now(UTC))
 
 
 def revoke_session(engine: Engine, token: str) -> None:
-    with engine.connect() as conn, conn.begin():
-        conn.execute(_sessions.delete().where(_sessions.c.token_hash == token_digest(token)))
+    """End the session or token ``token`` (logout); unknown tokens are ignored."""
+    repo.delete_session(engine, token_digest(token))

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from watchnet.api.deps import CAN_AUDIT, AuditorUser, get_state, require
 from watchnet.store import audit
@@ -17,6 +17,10 @@ router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(re
 
 
 class AuditOut(BaseModel):
+    """An ``AuditRow`` as the API lists it (the previous hash is left out: ``hash`` and ``seq`` chain the rows)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     seq: int
     at: datetime
@@ -53,8 +57,7 @@ def entries(
 ) -> list[AuditOut]:
     """Entries, newest first."""
     rows = audit.list_entries(get_state(request).engine, actor, action, since, until, limit, offset)
-    return [AuditOut(id=r.id, seq=r.seq, at=r.at, actor=r.actor, action=r.action, target=r.target,
-                     details=r.details, hash=r.hash) for r in rows]
+    return [AuditOut.model_validate(r) for r in rows]
 
 
 @router.get("/verify", response_model=VerifyOut)

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
@@ -24,12 +23,11 @@ from watchnet.api.state import ApiState
 from watchnet.core.config import CameraConfig
 from watchnet.services.accounts import Principal
 from watchnet.store import audit
+from watchnet.store.cameras import delete_camera as delete_stored_camera
 from watchnet.store.queries import count_tracks, list_cameras
 from watchnet.store.recorder import Recorder
-from watchnet.store.schema import Camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depends(require(*CAN_VIEW_LIVE))])
-_cameras = cast(sa.Table, Camera.__table__)
 NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 
@@ -148,8 +146,7 @@ def delete_camera(name: str, request: Request, user: AdminUser,
     if tracks and not purge:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"camera {name!r} has {tracks} stored tracks; add ?purge=true to delete them too")
-    with state.engine.connect() as conn, conn.begin():
-        conn.execute(_cameras.delete().where(_cameras.c.name == name))
+    delete_stored_camera(state.engine, name)
     state.live.reset(name)
     audit.record(state.engine, user.name, "camera.delete", name, {"purged_tracks": tracks})
     if state.on_cameras_changed:

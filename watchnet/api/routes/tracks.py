@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from watchnet.api.deps import CAN_OPERATE, get_state, require
 from watchnet.api.files import picture
@@ -42,6 +42,10 @@ class TrackPage(BaseModel):
 
 
 class EventOut(BaseModel):
+    """An ``EventRow`` as the API shows it (without the frame index)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     run_id: int
     camera: str
@@ -115,5 +119,4 @@ def events(
 ) -> list[EventOut]:
     """Track life-cycle and rule events, newest first (a track's timeline: filter by run_id + track_id)."""
     rows = list_events(get_state(request).engine, camera, kind, None, since, until, run_id, track_id, limit, offset)
-    return [EventOut(id=r.id, run_id=r.run_id, camera=r.camera, track_id=r.track_id, kind=r.kind, label=r.label,
-                     rule=r.rule, at=r.at, detail=r.detail) for r in rows]
+    return [EventOut.model_validate(r) for r in rows]

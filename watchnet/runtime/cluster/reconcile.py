@@ -14,11 +14,11 @@ import threading
 from typing import Any
 
 import ray
-from sqlalchemy.engine import Engine
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.runtime.camera.supervisor import wanted_cameras
 from watchnet.runtime.cluster.actors import CAMERA_RESOURCE, NAMESPACE, CameraActor, camera_actor_name
+from watchnet.store.db import Engine
 
 log = logging.getLogger("watchnet.runtime.cluster")
 
