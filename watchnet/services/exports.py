@@ -24,12 +24,10 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from watchnet import __version__
 from watchnet.core.config import Settings
@@ -37,7 +35,8 @@ from watchnet.core.errors import InputError
 from watchnet.core.records import AlertState
 from watchnet.services.alerts import AlertManager
 from watchnet.store import audit
-from watchnet.store.schema_watchlist import AlertRow
+from watchnet.store.db import Engine
+from watchnet.store.search_queries import confirmed_face_alerts
 from watchnet.vision.analysis.blur import Box, blur_non_matches, blur_region, iou
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from watchnet.vision.analysis.detect import Detector
     from watchnet.vision.analysis.faces import FaceAnalyzer
 
-_alerts = cast(sa.Table, AlertRow.__table__)
 #: A sighting is the track an alert was raised on when the alert falls within its time span, give or take this.
 _ALERT_SLACK = timedelta(seconds=5)
 #: States of an alert that two people confirmed: only these keep the match's face in an export.
@@ -212,12 +210,7 @@ def _matching(engine: Engine, results: list[SearchResult]) -> set[int]:
     tracks = {(r.camera, r.track_id) for r in results if r.match != "alert"}
     if not tracks:
         return out
-    query = sa.select(_alerts.c.camera, _alerts.c.track_id, _alerts.c.at).where(
-        _alerts.c.kind == "face", _alerts.c.state.in_(confirmed),
-        sa.tuple_(_alerts.c.camera, _alerts.c.track_id).in_(list(tracks)),
-    )
-    with engine.connect() as conn:
-        hits = [(c, int(t), _utc(at)) for c, t, at in conn.execute(query).all()]
+    hits = [(a.camera, a.track_id, _utc(a.at)) for a in confirmed_face_alerts(engine, list(tracks), confirmed)]
     for r in results:
         first, last = _utc(r.first_seen) - _ALERT_SLACK, _utc(r.last_seen) + _ALERT_SLACK
         if r.match != "alert" and any(c == r.camera and t == r.track_id and first <= at <= last for c, t, at in hits):

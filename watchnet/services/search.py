@@ -17,33 +17,27 @@ a watchlist subject's history (``where_was``) then consists of that subject's al
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, RowMapping
 
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import CLASSES
 from watchnet.store import audit
-from watchnet.store.schema import Camera
-from watchnet.store.schema_sightings import SightingRecord
-from watchnet.store.schema_watchlist import AlertRow, SubjectPhoto
-from watchnet.store.sightings import APPEARANCE, FACE, PlateIndex, VectorCache, plate_key, vector_from_bytes
+from watchnet.store import search_queries as repo
+from watchnet.store.db import Engine
+from watchnet.store.search_queries import SearchResult, SightingFilter
+from watchnet.store.sightings import APPEARANCE, FACE, PlateIndex, VectorCache, plate_key
 from watchnet.vision.analysis.describe import appearance_embedding
 
 if TYPE_CHECKING:
     from watchnet.vision.analysis.faces import FaceAnalyzer
 
-_s = cast(sa.Table, SightingRecord.__table__)
-_cameras = cast(sa.Table, Camera.__table__)
-_alerts = cast(sa.Table, AlertRow.__table__)
-_photos = cast(sa.Table, SubjectPhoto.__table__)
-_IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
+__all__ = ["SearchPage", "SearchQuery", "SearchResult", "SightingSearch", "sighting_thumbnail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,28 +77,6 @@ class SearchQuery:
             out["face"] = "photo"
         if self.like is not None:
             out["like"] = "crop"
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """One sighting found: where, when, what, and why it ranked (``score`` for similarity/plate)."""
-
-    id: int
-    camera: str
-    track_id: int
-    label: str
-    first_seen: datetime
-    last_seen: datetime
-    plate: str | None
-    thumbnail_path: str | None
-    attributes: dict[str, Any]
-    score: float | None = None
-    match: str = "filter"  # filter | plate | face | appearance | alert
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["first_seen"], out["last_seen"] = self.first_seen.isoformat(), self.last_seen.isoformat()
         return out
 
 
@@ -164,7 +136,7 @@ class SightingSearch:
         plate_scores: dict[int, float] = {}
         if query.plate and query.fuzzy:
             plate_scores = self._fuzzy_plates(query)
-            where.append(_in_ids(list(plate_scores)))
+            where = replace(where, ids=tuple(plate_scores))
         kind, vector = (FACE, query.face) if query.face is not None else (APPEARANCE, query.like)
         if vector is not None:
             page.results, page.total = self._similar(kind, _unit(vector), where, query, limit)
@@ -188,7 +160,7 @@ class SightingSearch:
         since = datetime.now(UTC) - timedelta(days=days or self.cfg.subject_days)
         limit = min(limit or self.cfg.default_limit, self.cfg.max_limit)
         notes: list[str] = []
-        if "alerts" in sa.inspect(self.engine).get_table_names():
+        if repo.has_alerts_table(self.engine):
             results = self._subject_alerts(subject_id, since, limit)
         else:  # the watchlist's migration is not in this database yet
             results = []
@@ -205,7 +177,7 @@ class SightingSearch:
                 keep = np.flatnonzero(best >= self.settings.faces.match_threshold)
                 order = keep[np.argsort(-best[keep])][:limit]
                 scored = dict(zip(cache.ids[order].tolist(), best[order].tolist(), strict=True))
-                rows = self._rows([_s.c.first_seen >= since], list(scored))
+                rows = repo.rows_by_id(self.engine, SightingFilter(started_since=since), list(scored))
                 results += sorted(
                     (replace(r, score=round(scored[r.id], 4), match="face") for r in rows),
                     key=lambda r: (-(r.score or 0.0), -r.first_seen.timestamp()),
@@ -237,34 +209,21 @@ class SightingSearch:
             raise InputError("the time window ends before it starts; swap its start and end")
         return query
 
-    def _filters(self, q: SearchQuery) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = []
-        if q.cameras:  # ids as literals, not a sub-select: SQLite then picks the (camera_id, first_seen) index
-            with self.engine.connect() as conn:
-                ids = conn.execute(sa.select(_cameras.c.id).where(_cameras.c.name.in_(q.cameras))).scalars().all()
-            where.append(_s.c.camera_id.in_(ids) if ids else sa.false())
-        if q.since is not None:
-            since = _utc(q.since)
-            where += [_s.c.last_seen >= since, _s.c.first_seen >= since - timedelta(seconds=self.cfg.window_slack_s)]
-        if q.until is not None:
-            where.append(_s.c.first_seen <= _utc(q.until))
-        for column, value in (
-            (_s.c.label, q.label), (_s.c.upper_colour, q.upper_colour), (_s.c.lower_colour, q.lower_colour),
-            (_s.c.vehicle_colour, q.vehicle_colour), (_s.c.age_band, q.age_band), (_s.c.gender, q.gender),
-        ):
-            if value is not None:
-                where.append(column == value)
-        if q.plate is not None and not q.fuzzy:
-            where.append(_s.c.plate_key == plate_key(q.plate))
-        return where
+    def _filters(self, q: SearchQuery) -> SightingFilter:
+        """The query's SQL-side conditions; a sighting overlapping ``since`` started at most the slack before it
+        (the bound lets the (camera, first_seen) index do the work)."""
+        since = _utc(q.since) if q.since is not None else None
+        return SightingFilter(
+            cameras=q.cameras, seen_since=since,
+            started_since=since - timedelta(seconds=self.cfg.window_slack_s) if since is not None else None,
+            started_until=_utc(q.until) if q.until is not None else None,
+            label=q.label, upper_colour=q.upper_colour, lower_colour=q.lower_colour,
+            vehicle_colour=q.vehicle_colour, age_band=q.age_band, gender=q.gender,
+            plate_key=plate_key(q.plate) if q.plate is not None and not q.fuzzy else None,
+        )
 
-    def _filtered(self, where: list[sa.ColumnElement[bool]], offset: int, limit: int
-                  ) -> tuple[list[SearchResult], int]:
-        query = _select().where(*where).order_by(_s.c.first_seen.desc(), _s.c.id.desc()).limit(limit).offset(offset)
-        count = sa.select(sa.func.count()).select_from(_s).where(*where)
-        with self.engine.connect() as conn:
-            rows = [_result(r) for r in conn.execute(query).mappings()]
-            return rows, int(conn.execute(count).scalar_one())
+    def _filtered(self, where: SightingFilter, offset: int, limit: int) -> tuple[list[SearchResult], int]:
+        return repo.filtered_page(self.engine, where, offset, limit)
 
     def _fuzzy_plates(self, q: SearchQuery) -> dict[int, float]:
         key = plate_key(q.plate) or ""
@@ -273,9 +232,9 @@ class SightingSearch:
         ids, dist = self.plates.within(key, max_edits)
         return {int(i): round(1.0 - float(d) / max(len(key), 1), 4) for i, d in zip(ids, dist, strict=True)}
 
-    def _ranked_plates(self, scores: dict[int, float], where: list[sa.ColumnElement[bool]], q: SearchQuery,
+    def _ranked_plates(self, scores: dict[int, float], where: SightingFilter, q: SearchQuery,
                        limit: int) -> tuple[list[SearchResult], int]:
-        rows = self._rows(where, list(scores))
+        rows = repo.rows_by_id(self.engine, where, list(scores))
         ranked = sorted(
             (replace(r, score=scores[r.id], match="plate") for r in rows),
             key=lambda r: (-(r.score or 0.0), -r.first_seen.timestamp()),
@@ -284,7 +243,7 @@ class SightingSearch:
             ranked = [r for r in ranked if (r.score or 0.0) >= q.min_score]
         return ranked[q.offset : q.offset + limit], len(ranked)
 
-    def _similar(self, kind: str, vector: np.ndarray, where: list[sa.ColumnElement[bool]], q: SearchQuery,
+    def _similar(self, kind: str, vector: np.ndarray, where: SightingFilter, q: SearchQuery,
                  limit: int) -> tuple[list[SearchResult], int | None]:
         """Best matches by cosine; the total is known (candidates scored) only when filters came first."""
         cache = self._cache(kind)
@@ -296,7 +255,7 @@ class SightingSearch:
                 "the embedder changed since they were written; search with the same embedder"
             )
         need = q.offset + limit
-        candidates = self._prefiltered(where) if where else None
+        candidates = repo.ids_if_at_most(self.engine, where, self.cfg.prefilter_max) if where.narrows() else None
         if candidates is not None:
             pos = cache.positions(candidates)
             scores = cache.scores(vector, pos)
@@ -307,53 +266,25 @@ class SightingSearch:
         else:
             hits = self._vector_first(cache, vector, where, need, q.min_score)
             total = None
-        rows = self._rows([], list(hits)) if hits else []
+        rows = repo.rows_by_id(self.engine, SightingFilter(), list(hits)) if hits else []
         ranked = sorted(
             (replace(r, score=round(hits[r.id], 4), match=kind) for r in rows),
             key=lambda r: (-(r.score or 0.0), -r.first_seen.timestamp()),
         )
         return ranked[q.offset : q.offset + limit], total
 
-    def _prefiltered(self, where: list[sa.ColumnElement[bool]]) -> np.ndarray | None:
-        """Ids passing the SQL filters when there are few enough to score them all, else None.
-
-        Counted first (inside the index, at most ``prefilter_max + 1`` entries, nothing sent back), so an
-        unselective filter costs an index walk instead of shipping tens of thousands of ids to Python.
-        """
-        bounded = sa.select(_s.c.id).where(*where).limit(self.cfg.prefilter_max + 1).subquery()
-        with self.engine.connect() as conn:
-            if conn.execute(sa.select(sa.func.count()).select_from(bounded)).scalar_one() > self.cfg.prefilter_max:
-                return None
-            return np.array(conn.execute(sa.select(_s.c.id).where(*where)).scalars().all(), np.int64)
-
-    def _vector_first(self, cache: VectorCache, vector: np.ndarray, where: list[sa.ColumnElement[bool]],
+    def _vector_first(self, cache: VectorCache, vector: np.ndarray, where: SightingFilter,
                       need: int, min_score: float | None) -> dict[int, float]:
         scores = cache.scores(vector)
         k = min(scores.size, need * self.cfg.candidate_factor)
         while True:
             top = _top(scores, k, min_score)
             ids = cache.ids[top]
-            passing = set(self._passing(where, ids.tolist())) if where else set(ids.tolist())
+            passing = set(repo.passing_ids(self.engine, where, ids.tolist()) if where.narrows() else ids.tolist())
             hits = {int(i): float(s) for i, s in zip(ids, scores[top], strict=True) if int(i) in passing}
             if len(hits) >= need or k >= scores.size or top.size < k:
                 return dict(sorted(hits.items(), key=lambda kv: -kv[1])[:need])
             k = min(scores.size, k * 4)
-
-    def _passing(self, where: list[sa.ColumnElement[bool]], ids: list[int]) -> list[int]:
-        out: list[int] = []
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                out += conn.execute(sa.select(_s.c.id).where(_s.c.id.in_(chunk), *where)).scalars().all()
-        return out
-
-    def _rows(self, where: list[sa.ColumnElement[bool]], ids: list[int]) -> list[SearchResult]:
-        out: list[SearchResult] = []
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                query = _select().where(_s.c.id.in_(ids[start : start + _IN_CHUNK]), *where)
-                out += [_result(r) for r in conn.execute(query).mappings()]
-        return out
 
     def _cache(self, kind: str) -> VectorCache:
         cache = self.caches[kind]
@@ -361,28 +292,19 @@ class SightingSearch:
         return cache
 
     def _subject_alerts(self, subject_id: int, since: datetime, limit: int) -> list[SearchResult]:
-        query = (
-            sa.select(_alerts).where(_alerts.c.subject_id == subject_id, _alerts.c.at >= since)
-            .order_by(_alerts.c.at.desc()).limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [
-                SearchResult(
-                    id=r["id"], camera=r["camera"], track_id=r["track_id"], label="person" if r["kind"] == "face"
-                    else "car", first_seen=r["at"], last_seen=r["at"], plate=None,
-                    thumbnail_path=r["crop_path"] or r["snapshot_path"],
-                    attributes={"alert_kind": r["kind"], "state": r["state"], "subject": r["subject_name"]},
-                    score=float(r["score"]), match="alert",
-                )
-                for r in conn.execute(query).mappings()
-            ]
+        """A subject's alerts shaped as results (an alert's crop is its thumbnail), so one timeline holds both."""
+        return [
+            SearchResult(
+                id=a.id, camera=a.camera, track_id=a.track_id, label="person" if a.kind == "face" else "car",
+                first_seen=a.at, last_seen=a.at, plate=None, thumbnail_path=a.crop_path or a.snapshot_path,
+                attributes={"alert_kind": a.kind, "state": a.state, "subject": a.subject_name},
+                score=a.score, match="alert",
+            )
+            for a in repo.subject_alerts(self.engine, subject_id, since, limit)
+        ]
 
     def _subject_embeddings(self, subject_id: int) -> np.ndarray:
-        query = sa.select(_photos.c.embedding).where(
-            _photos.c.subject_id == subject_id, _photos.c.model == self.settings.faces.embedder
-        )
-        with self.engine.connect() as conn:
-            vectors = [_unit(vector_from_bytes(b)) for b in conn.execute(query).scalars()]
+        vectors = [_unit(v) for v in repo.subject_embeddings(self.engine, subject_id, self.settings.faces.embedder)]
         return np.stack(vectors) if vectors else np.empty((0, 0), np.float32)
 
     def _audit(self, actor: str, reason: str, action: str, target: str, details: dict[str, Any]) -> int:
@@ -394,22 +316,9 @@ def _require(actor: str, reason: str) -> None:
         raise InputError("every search is audited: give who is searching (actor) and why (reason)")
 
 
-def _select() -> sa.Select[Any]:
-    return sa.select(_s, _cameras.c.name.label("camera")).join(_cameras, _cameras.c.id == _s.c.camera_id)
-
-
-def _result(row: RowMapping) -> SearchResult:
-    return SearchResult(
-        id=row["id"], camera=row["camera"], track_id=row["track_id"], label=row["label"],
-        first_seen=row["first_seen"], last_seen=row["last_seen"], plate=row["plate"],
-        thumbnail_path=row["thumbnail_path"], attributes=row["attributes"],
-    )
-
-
-def _in_ids(ids: list[int]) -> sa.ColumnElement[bool]:
-    if not ids:
-        return sa.false()
-    return sa.or_(*(_s.c.id.in_(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)))
+def sighting_thumbnail(engine: Engine, sighting_id: int) -> str | None:
+    """Where a sighting's thumbnail is stored, or None (no such sighting or no thumbnail)."""
+    return repo.thumbnail_path(engine, sighting_id)
 
 
 def _top(scores: np.ndarray, k: int, min_score: float | None) -> np.ndarray:

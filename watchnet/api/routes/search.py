@@ -9,14 +9,12 @@ route, never from an open static folder.
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from starlette.concurrency import run_in_threadpool
 
 from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
@@ -25,10 +23,11 @@ from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
 from watchnet.api.uploads import read_image
 from watchnet.core.records import CLASSES
+from watchnet.services.search import SearchPage
+from watchnet.services.search import sighting_thumbnail as sighting_thumbnail_path
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require(*CAN_OPERATE))])
 LABEL = "^(" + "|".join(CLASSES) + ")$"
-_lock = threading.Lock()
 
 
 class SearchIn(Strict):
@@ -47,6 +46,10 @@ class SearchIn(Strict):
 
 
 class SightingOut(BaseModel):
+    """A ``SearchResult`` as the API shows it: the stored thumbnail path becomes an authorised URL."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     camera: str
     track_id: int
@@ -57,7 +60,15 @@ class SightingOut(BaseModel):
     attributes: dict[str, Any]
     score: float | None
     match: str
-    thumbnail: str | None
+    thumbnail_path: str | None = Field(exclude=True)  # read from the row, never sent (it is a server path)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thumbnail(self) -> str | None:
+        """Where the client fetches the picture: an alert's crop or a sighting's thumbnail, behind the login."""
+        if not self.thumbnail_path:
+            return None
+        return f"/api/alerts/{self.id}/crop.jpg" if self.match == "alert" else f"/api/sightings/{self.id}/thumbnail.jpg"
 
 
 class SearchOut(BaseModel):
@@ -70,27 +81,12 @@ class SearchOut(BaseModel):
 
 
 def searcher(state: ApiState) -> Any:
-    """The process's one ``SightingSearch`` (it caches vectors), made on first use."""
-    with _lock:
-        found = state.extras.get("search")
-        if found is None:
-            from watchnet.services.search import SightingSearch
-
-            found = state.extras["search"] = SightingSearch(state.engine, state.settings)
-        return found
+    """The process's one ``SightingSearch`` (it caches vectors)."""
+    return state.services.search
 
 
-def _out(page: Any) -> SearchOut:
-    results = []
-    for r in page.results:
-        thumb = None
-        if r.thumbnail_path:
-            thumb = f"/api/alerts/{r.id}/crop.jpg" if r.match == "alert" else f"/api/sightings/{r.id}/thumbnail.jpg"
-        results.append(SightingOut(id=r.id, camera=r.camera, track_id=r.track_id, label=r.label,
-                                   first_seen=r.first_seen, last_seen=r.last_seen, plate=r.plate,
-                                   attributes=r.attributes, score=r.score, match=r.match, thumbnail=thumb))
-    return SearchOut(total=page.total, limit=page.limit, offset=page.offset, audit_id=page.audit_id,
-                     notes=list(page.notes), results=results)
+def _out(page: SearchPage) -> SearchOut:
+    return SearchOut.model_validate(page, from_attributes=True)
 
 
 @router.post("/search", response_model=SearchOut, responses={400: {}})
@@ -160,12 +156,8 @@ def subject_history(
 @router.get("/sightings/{sighting}/thumbnail.jpg", response_class=FileResponse, responses={404: {}})
 def sighting_thumbnail(sighting: Id, request: Request) -> FileResponse:
     """A sighting's stored thumbnail."""
-    from watchnet.store.schema_sightings import SightingRecord
-
-    table = cast(sa.Table, SightingRecord.__table__)
     state = get_state(request)
-    with state.engine.connect() as conn:
-        path = conn.execute(sa.select(table.c.thumbnail_path).where(table.c.id == sighting)).scalar_one_or_none()
+    path = sighting_thumbnail_path(state.engine, sighting)
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thumbnail for sighting {sighting}")
     return picture(state.settings, path, f"sighting {sighting}")
