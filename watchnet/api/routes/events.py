@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Query, WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from watchnet.api.bus_socket import follow_bus
-from watchnet.api.deps import CAN_READ_ALERTS, get_state, require
+from watchnet.api.deps import CAN_READ_ALERTS, EngineDep, get_state, require
 from watchnet.api.routes.alerts import live_message
 from watchnet.core.records import Alert
 from watchnet.services.bus import alert_from_json
@@ -30,12 +30,12 @@ def event_message(event_id: int, alert: Alert) -> dict[str, Any]:
 
 
 @router.get("", dependencies=[Depends(require(*CAN_READ_ALERTS))])
-def list_events(request: Request, after: int = Query(default=0, ge=0, le=2**62),
+def list_events(engine: EngineDep, after: int = Query(default=0, ge=0, le=2**62),
                 limit: int = Query(default=100, ge=1, le=1000),
                 topic: Literal["alert", "camera", "journey"] = Query(default="alert")) -> list[dict[str, Any]]:
     """Events of ``topic`` after ``after``, oldest first: alerts, camera status (worker lost), or follow-mode
     hops of journeys (``journey``)."""
-    events = outbox.read_after(get_state(request).engine, after, limit, topics=[topic])
+    events = outbox.read_after(engine, after, limit, topics=[topic])
     if topic == "alert":
         return [event_message(e.id, alert_from_json(e.payload["alert"])) for e in events]
     return [{"type": topic, "event_id": e.id, "time": e.created_at.isoformat(), **e.payload} for e in events]

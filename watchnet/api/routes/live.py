@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api.deps import CAN_OPERATE, CAN_VIEW_LIVE, LiveUser, get_state, require
+from watchnet.api.deps import CAN_OPERATE, CAN_VIEW_LIVE, LiveDep, LiveUser, SettingsDep, require
 from watchnet.services.accounts import Principal
 from watchnet.services.live import Variant
 
@@ -30,23 +30,21 @@ def variant_for(user: Principal) -> Variant:
 
 @router.get("/{name}/snapshot.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}},
                                                                        404: {}})
-async def snapshot(name: str, request: Request, user: LiveUser) -> Response:
+async def snapshot(name: str, user: LiveUser, hub: LiveDep) -> Response:
     """The camera's latest frame with overlays, as JPEG."""
-    data = await run_in_threadpool(get_state(request).live.jpeg, name, variant_for(user))
+    data = await run_in_threadpool(hub.jpeg, name, variant_for(user))
     if data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live picture from camera {name!r} (not running?)")
     return Response(data, media_type="image/jpeg", headers={"cache-control": "no-store"})
 
 
 @router.get("/{name}/live.mjpeg", response_class=StreamingResponse, responses={404: {}})
-async def live_mjpeg(name: str, request: Request,
-                     user: LiveUser) -> StreamingResponse:
+async def live_mjpeg(name: str, user: LiveUser, hub: LiveDep, settings: SettingsDep) -> StreamingResponse:
     """multipart/x-mixed-replace stream of the camera's frames with overlays."""
-    hub = get_state(request).live
     if hub.seq(name) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live picture from camera {name!r} (not running?)")
     variant = variant_for(user)
-    interval = 1.0 / get_state(request).settings.api.live_fps
+    interval = 1.0 / settings.api.live_fps
 
     async def frames() -> AsyncIterator[bytes]:
         last: int | None = None

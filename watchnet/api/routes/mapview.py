@@ -6,11 +6,11 @@ cameras on the configured site-plan image, or on a plain grid fitted around them
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from watchnet.api.deps import CAN_VIEW_LIVE, get_state, require
+from watchnet.api.deps import CAN_VIEW_LIVE, EngineDep, SettingsDep, require
 from watchnet.store.queries import list_cameras
 
 router = APIRouter(prefix="/api/map", tags=["map"], dependencies=[Depends(require(*CAN_VIEW_LIVE))])
@@ -36,13 +36,12 @@ class MapOut(BaseModel):
 
 
 @router.get("", response_model=MapOut)
-def map_config(request: Request) -> MapOut:
+def map_config(settings: SettingsDep, engine: EngineDep) -> MapOut:
     """How to draw the map and where each camera with a position stands."""
-    state = get_state(request)
-    cfg = state.settings.api
-    placed = {c.name: MapCamera(name=c.name, lat=c.lat, lon=c.lon) for c in list_cameras(state.engine)
+    cfg = settings.api
+    placed = {c.name: MapCamera(name=c.name, lat=c.lat, lon=c.lon) for c in list_cameras(engine)
               if c.lat is not None and c.lon is not None}
-    for c in state.settings.cameras:
+    for c in settings.cameras:
         if c.name not in placed and c.lat is not None and c.lon is not None:
             placed[c.name] = MapCamera(name=c.name, lat=c.lat, lon=c.lon)
         if c.name in placed:  # heading and field of view live in the configuration only
@@ -55,9 +54,9 @@ def map_config(request: Request) -> MapOut:
 
 
 @router.get("/image", response_class=FileResponse, responses={404: {}})
-def map_image(request: Request) -> FileResponse:
+def map_image(settings: SettingsDep) -> FileResponse:
     """The configured site-plan image."""
-    path = get_state(request).settings.api.map_image
+    path = settings.api.map_image
     if path is None or not path.is_file() or path.suffix.lower() not in _IMAGE_TYPES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no site-plan image configured (api.map_image)")
     return FileResponse(path, media_type=_IMAGE_TYPES[path.suffix.lower()])

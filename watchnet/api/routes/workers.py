@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from watchnet.api.deps import CAN_OPERATE, get_state, require
+from watchnet.api.deps import CAN_OPERATE, StateDep, require
 
 router = APIRouter(prefix="/api/workers", tags=["workers"], dependencies=[Depends(require(*CAN_OPERATE, "auditor"))])
 
 
 @router.get("")
-def list_workers(request: Request) -> list[dict[str, Any]]:
+def list_workers(state: StateDep) -> list[dict[str, Any]]:
     """One row per worker process (``[]`` without worker processes)."""
-    return list(get_state(request).workers())
+    return list(state.workers())
