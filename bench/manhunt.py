@@ -55,7 +55,7 @@ import numpy as np
 from watchnet.core.config import Settings
 from watchnet.core.records import Alert
 from watchnet.runtime.runner import Runner
-from watchnet.services.watchlist import Watchlist, face_watch
+from watchnet.services.watchlist import Watchlist, face_watch, read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -98,12 +98,12 @@ def enrol_all(watchlist: Watchlist, people: dict[str, tuple[str, list[Path]]]) -
         usable = []
         for path in paths:
             try:
-                watchlist.check_photo(path)
+                watchlist.check_photo(read_photo_file(path))
                 usable.append(path)
             except Exception as exc:  # group photos etc.: skipped, as an operator would have to
                 skipped.append(f"{path.name}: {exc}")
         if usable:
-            roles[watchlist.enrol(name, usable, by="bench").id] = role
+            roles[watchlist.enrol(name, [read_photo_file(p) for p in usable], by="bench").id] = role
     return roles, skipped
 
 
@@ -218,12 +218,12 @@ def main() -> None:
         detector, analyzer = Detector.from_settings(settings), FaceAnalyzer(settings)
         fps = 30000 / 1001
         scan_wl = Watchlist(settings, open_store(settings), analyzer=analyzer, audit_log=None)
-        lin_vec = np.stack([scan_wl.check_photo(p).embedding for p in people["Lin-Manuel Miranda"][1]])
+        lin_vec = np.stack([scan_wl.check_photo(read_photo_file(p)).embedding for p in people["Lin-Manuel Miranda"][1]])
         absent_vecs = []
         for role, paths in people.values():
             for path in paths if role == "absent" else []:
                 try:
-                    absent_vecs.append(scan_wl.check_photo(path).embedding)
+                    absent_vecs.append(scan_wl.check_photo(read_photo_file(path)).embedding)
                 except Exception:
                     continue
         print("scanning the clip for the first matchable frames ...", file=sys.stderr, flush=True)

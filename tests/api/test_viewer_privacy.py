@@ -26,6 +26,7 @@ from tests.api.conftest import LiveServer, add_users, login, make_settings, star
 from watchnet.api.app import create_app
 from watchnet.api.server import attach_pipeline
 from watchnet.runtime.in_process import PipelineSupervisor
+from watchnet.services.watchlist import read_photo_file
 from watchnet.vision.analysis.faces import FaceAnalyzer
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,8 @@ def console(tmp_path: Path, shared_data: Path) -> Iterator[Console]:
     add_users(app)
     state = app.state.watchnet
     supervisor, flush = attach_pipeline(app, loop=False, max_frames=FRAMES)
-    state.services.watchlist.enrol("Lin-Manuel Miranda", [shared_data / FACES / "lin-manuel-miranda.png"],
+    state.services.watchlist.enrol("Lin-Manuel Miranda",
+                                   [read_photo_file(shared_data / FACES / "lin-manuel-miranda.png")],
                                    by="admin", reason="test")
     supervisor.start()
     yield Console(app, supervisor, FaceAnalyzer(settings))

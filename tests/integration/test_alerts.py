@@ -24,7 +24,7 @@ from watchnet.services.sinks.webhook import (
     WebhookSink,
     verify_signature,
 )
-from watchnet.services.watchlist import Watchlist
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
@@ -50,7 +50,7 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture()
 def subject_id(settings: Settings, engine: sa.Engine, analyzer: FaceAnalyzer, shared_data: Path) -> int:
     photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
-    return Watchlist(settings, engine, analyzer).enrol("Test Subject", [photo], by="admin").id
+    return Watchlist(settings, engine, analyzer).enrol("Test Subject", [read_photo_file(photo)], by="admin").id
 
 
 def _alert(subject_id: int, track_id: int = 5) -> Alert:

@@ -31,7 +31,7 @@ from watchnet.core.records import Alert, Face, Sighting
 from watchnet.services.alerts import AlertManager
 from watchnet.services.exports import ExportTools, export_alert, export_search
 from watchnet.services.search import SearchQuery, SightingSearch
-from watchnet.services.watchlist import Watchlist
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import open_store
 from watchnet.store.sightings import SightingStore
@@ -184,7 +184,8 @@ def raise_photo_alert(settings: Settings, engine: Engine, photo: Path, detector:
 
 def enrol(settings: Settings, engine: Engine, folder: Path, faces: FaceAnalyzer) -> int:
     """A real watchlist subject (alerts refer to one), enrolled from a one-face photo."""
-    return Watchlist(settings, engine, faces).enrol("Subject A", [folder / "alex-lacamoire.png"], by="admin").id
+    photo = read_photo_file(folder / "alex-lacamoire.png")
+    return Watchlist(settings, engine, faces).enrol("Subject A", [photo], by="admin").id
 
 
 def read_zip(data: bytes | Path) -> dict[str, bytes]:

@@ -25,7 +25,7 @@ from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import CLASS_ID, Face, Frame
 from watchnet.services.alerts import AlertManager
-from watchnet.services.watchlist import Watchlist
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
@@ -153,7 +153,8 @@ def test_track_template_matches_where_its_single_best_frame_does_not(
     fused: FaceAnalyzer, home: Path, engine: sa.Engine, shared_data: Path,
 ) -> None:
     settings = Settings.load(home=home, faces=PINNED)
-    Watchlist(settings, engine, fused).enrol("Jennifer Capriati", [photo(shared_data, ENROLMENT)], by="alice")
+    Watchlist(settings, engine, fused).enrol("Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))],
+                                             by="alice")
     index = GalleryIndex(engine, "fused", reload_s=3600)
     single, alerts = run_track(shared_data, settings, fused, index)
     assert max(single) < 0.765, single  # no frame alone reaches the threshold ...
@@ -168,7 +169,7 @@ def test_confirmed_alert_faces_join_the_subject_and_the_change_is_audited(
 ) -> None:
     settings = Settings.load(home=tmp_path / "home", faces=PINNED)
     watchlist = Watchlist(settings, engine, fused)
-    subject = watchlist.enrol("Jennifer Capriati", [photo(shared_data, ENROLMENT)], by="alice")
+    subject = watchlist.enrol("Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))], by="alice")
     manager = AlertManager(engine, confirmations=2)
     _, alerts = run_track(shared_data, settings, fused, GalleryIndex(engine, "fused", reload_s=3600), manager)
     assert len(alerts) == 1 and alerts[0].id is not None
@@ -198,8 +199,8 @@ def test_changing_the_embedder_reembeds_kept_photos_on_load(
     from watchnet.services.watchlist import face_watch
 
     old = Settings.load(home=tmp_path / "home", faces={**PINNED, "embedder": "dlib-resnet"})
-    subject = Watchlist(old, engine, FaceAnalyzer(old)).enrol("Jennifer Capriati", [photo(shared_data, ENROLMENT)],
-                                                              by="alice")
+    subject = Watchlist(old, engine, FaceAnalyzer(old)).enrol(
+        "Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))], by="alice")
     assert [p.model for p in subject.photos] == ["dlib-resnet"]
     assert len(GalleryIndex(engine, "fused", reload_s=3600)) == 1  # the subject is there, without fused vectors
     new = Settings.load(home=tmp_path / "home", faces=PINNED)

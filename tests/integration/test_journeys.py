@@ -27,6 +27,7 @@ from watchnet.services import accounts
 from watchnet.services.alerts import AlertManager
 from watchnet.services.linking import forensic
 from watchnet.services.linking.service import LinkerService
+from watchnet.services.watchlist import read_photo_file
 from watchnet.store import journeys as repo
 from watchnet.store.audit import export_lines
 from watchnet.store.db import open_store
@@ -92,7 +93,7 @@ def _subject(settings: Settings, engine: Any, shared_data: Path) -> int:
     from watchnet.services.watchlist import Watchlist
 
     photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
-    return Watchlist(settings, engine).enrol("wanted", [photo], by="admin").id
+    return Watchlist(settings, engine).enrol("wanted", [read_photo_file(photo)], by="admin").id
 
 
 def _journeys(engine: Any, ids: list[int]) -> dict[int, int]:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from watchnet.core.config import Settings
 from watchnet.core.records import Alert, AlertState
 from watchnet.runtime.runner import Runner
-from watchnet.services.watchlist import FaceWatch, Watchlist, face_watch
+from watchnet.services.watchlist import FaceWatch, Watchlist, face_watch, read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -86,9 +86,10 @@ def camera_run(tmp_path: Path, models: tuple[FaceAnalyzer, Detector]) -> CameraR
 def test_one_photo_enrolment_alerts_on_real_video_and_absent_people_never_do(camera_run: CameraRun, fr: Path) -> None:
     watchlist = camera_run.watchlist
     train = fr / "knn_examples" / "train"
-    lin = watchlist.enrol("Lin-Manuel Miranda", [fr / "lin-manuel-miranda.png"], by="alice", case_ref="T-1")
-    absent = [watchlist.enrol("Kit Harington", [train / "kit_harington" / "john1.jpeg"], by="alice"),
-              watchlist.enrol("Rose Leslie", [train / "rose_leslie" / "img1.jpg"], by="alice")]
+    lin = watchlist.enrol("Lin-Manuel Miranda", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice",
+                          case_ref="T-1")
+    absent = [watchlist.enrol("Kit Harington", [read_photo_file(train / "kit_harington" / "john1.jpeg")], by="alice"),
+              watchlist.enrol("Rose Leslie", [read_photo_file(train / "rose_leslie" / "img1.jpg")], by="alice")]
     alerts, watch = camera_run(fr / "short_hamilton_clip.mp4")
 
     assert alerts, "no alert for the enrolled person"
@@ -115,7 +116,7 @@ def test_one_photo_enrolment_alerts_on_real_video_and_absent_people_never_do(cam
 
 def test_an_expired_subject_does_not_match(camera_run: CameraRun, fr: Path, excerpt: Path) -> None:
     watchlist = camera_run.watchlist
-    lin = watchlist.enrol("Lin-Manuel Miranda", [fr / "lin-manuel-miranda.png"], by="alice",
+    lin = watchlist.enrol("Lin-Manuel Miranda", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice",
                           expires_at=datetime.now(UTC) + timedelta(days=1))
     with camera_run.engine.begin() as conn:  # a day passes
         conn.execute(sa.text("UPDATE subjects SET expires_at = :t WHERE id = :i"),
@@ -131,7 +132,7 @@ def test_a_dismissed_match_with_negative_does_not_alert_again(camera_run: Camera
     watchlist = camera_run.watchlist
     # The "look-alike": Lin-Manuel's face matched to a subject enrolled from his photo under another name,
     # which the operator dismisses as a false match, adding the faces as negatives.
-    look_alike = watchlist.enrol("Suspect X", [fr / "lin-manuel-miranda.png"], by="alice")
+    look_alike = watchlist.enrol("Suspect X", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice")
     first, watch = camera_run(excerpt)
     assert first and {a.subject_id for a in first} == {look_alike.id}
     groups = {a.id for a in first}
@@ -149,7 +150,7 @@ def test_watchlist_only_mode_writes_nothing_of_strangers(camera_run: CameraRun, 
     assert settings.identity_mode == "watchlist-only"
     watchlist = camera_run.watchlist
     train = fr / "knn_examples" / "train"
-    watchlist.enrol("Kit Harington", [train / "kit_harington" / "john1.jpeg"], by="alice")
+    watchlist.enrol("Kit Harington", [read_photo_file(train / "kit_harington" / "john1.jpeg")], by="alice")
     held: list[np.ndarray] = []
 
     def collect(result: FrameResult, watch: FaceWatch) -> None:

@@ -22,7 +22,7 @@ from watchnet.core.config import Settings
 from watchnet.core.records import Alert
 from watchnet.runtime.runner import Runner
 from watchnet.services.live import LiveHub
-from watchnet.services.watchlist import Watchlist, face_watch
+from watchnet.services.watchlist import Watchlist, face_watch, read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -46,7 +46,7 @@ def test_no_track_spans_a_cut_and_no_one_else_is_ever_named(tmp_path: Path, shar
     engine = open_store(settings)
     analyzer = FaceAnalyzer(settings)
     lin = Watchlist(settings, engine, analyzer=analyzer).enrol(
-        "Lin-Manuel Miranda", [fr / "lin-manuel-miranda.png"], by="alice")
+        "Lin-Manuel Miranda", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice")
 
     hub = LiveHub(settings.api, settings.exports)
     named: dict[int, dict[int, str]] = {}  # frame index -> the names the live view shows on its boxes

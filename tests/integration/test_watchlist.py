@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.matching import MatchPolicy, counted
-from watchnet.services.watchlist import Watchlist
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import alembic_config, make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
@@ -56,7 +56,8 @@ def test_enrol_show_update_remove_is_stored_and_audited(
     changes: list[tuple[str, int]] = []
     watchlist.subscribe(lambda action, sid: changes.append((action, sid)))
     expires = datetime.now(UTC) + timedelta(days=30)
-    lin = watchlist.enrol("Lin-Manuel Miranda", [fr / "lin-manuel-miranda.png"], by="alice", reason="test case",
+    lin = watchlist.enrol("Lin-Manuel Miranda", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice",
+                          reason="test case",
                           case_ref="CASE-1", expires_at=expires)
     assert (lin.name, lin.kind, lin.enrolled_by, lin.case_ref, lin.active) == (
         "Lin-Manuel Miranda", "person", "alice", "CASE-1", True)
@@ -67,15 +68,17 @@ def test_enrol_show_update_remove_is_stored_and_audited(
     assert Path(photo.crop_path).is_file() and photo.quality >= settings.faces.min_quality
     assert photo.model == settings.faces.embedder
 
-    alex = watchlist.enrol("Alex Lacamoire", [fr / "alex-lacamoire.png",
-                                              fr / "knn_examples" / "train" / "alex_lacamoire" / "img1.jpg"], by="bob")
+    alex = watchlist.enrol("Alex Lacamoire", [
+        read_photo_file(fr / "alex-lacamoire.png"),
+        read_photo_file(fr / "knn_examples" / "train" / "alex_lacamoire" / "img1.jpg"),
+    ], by="bob")
     assert len(alex.photos) == 2
     assert [s.id for s in watchlist.list_subjects()] == [alex.id, lin.id]
 
     updated = watchlist.update(lin.id, by="carol", reason="new reason", active=False, expires_at=None)
     assert (updated.reason, updated.active, updated.expires_at) == ("new reason", False, None)
     assert [s.id for s in watchlist.list_subjects(active=True)] == [alex.id]
-    watchlist.add_photo(alex.id, fr / "knn_examples" / "test" / "alex_lacamoire1.jpg", by="bob")
+    watchlist.add_photo(alex.id, read_photo_file(fr / "knn_examples" / "test" / "alex_lacamoire1.jpg"), by="bob")
     assert len(watchlist.get(alex.id).photos) == 3
 
     folder = settings.home / "watchlist" / str(alex.id)
@@ -104,37 +107,38 @@ def test_bad_photos_are_refused_with_clear_messages(
 ) -> None:
     car = shared_data / "plates" / "openalpr_eu" / "eu1.jpg"
     with pytest.raises(InputError, match=r"no face found in .*eu1\.jpg"):
-        watchlist.enrol("Nobody", [car], by="alice")
+        watchlist.enrol("Nobody", [read_photo_file(car)], by="alice")
     with pytest.raises(InputError, match=r"two_people\.jpg contains 2 faces; crop it to the one person or choose "
                                          r"which face to use \(face index 0"):
-        watchlist.enrol("Someone", [fr / "two_people.jpg"], by="alice")
+        watchlist.enrol("Someone", [read_photo_file(fr / "two_people.jpg")], by="alice")
     with pytest.raises(InputError, match=r"labels\.csv: not a readable image"):
-        watchlist.enrol("Someone", [fr / "labels.csv"], by="alice")
+        watchlist.enrol("Someone", [read_photo_file(fr / "labels.csv")], by="alice")
     broken = tmp_path / "broken.png"
     broken.write_bytes((fr / "lin-manuel-miranda.png").read_bytes()[:300])
     with pytest.raises(InputError, match=r"broken\.png: (not a readable image|the image is damaged)"):
-        watchlist.enrol("Someone", [broken], by="alice")
+        watchlist.enrol("Someone", [read_photo_file(broken)], by="alice")
     with pytest.raises(InputError, match=r"missing\.jpg: no such file"):
-        watchlist.enrol("Someone", [tmp_path / "missing.jpg"], by="alice")
+        watchlist.enrol("Someone", [read_photo_file(tmp_path / "missing.jpg")], by="alice")
     with pytest.raises(InputError, match="must not be empty"):
-        watchlist.enrol("Someone", [fr / "obama_small.jpg"], by=" ")
+        watchlist.enrol("Someone", [read_photo_file(fr / "obama_small.jpg")], by=" ")
     with pytest.raises(InputError, match="in the past"):
-        watchlist.enrol("Someone", [fr / "obama_small.jpg"], by="alice", expires_at=datetime(2001, 1, 1))
+        watchlist.enrol("Someone", [read_photo_file(fr / "obama_small.jpg")], by="alice",
+                        expires_at=datetime(2001, 1, 1))
     def limited(**limits: int) -> Watchlist:
         cfg = settings.watchlist.model_copy(update=limits)
         return Watchlist(settings.model_copy(update={"watchlist": cfg}), watchlist.engine, watchlist.analyzer)
 
     with pytest.raises(InputError, match=r"504 kB is larger than the 10 kB allowed for a photo"):
-        limited(max_photo_bytes=10_000).enrol("Someone", [fr / "lin-manuel-miranda.png"], by="alice")
+        limited(max_photo_bytes=10_000).enrol("Someone", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice")
     with pytest.raises(InputError, match=r"px is more than the 10,000 pixels allowed"):
-        limited(max_photo_pixels=10_000).enrol("Someone", [fr / "obama_small.jpg"], by="alice")
+        limited(max_photo_pixels=10_000).enrol("Someone", [read_photo_file(fr / "obama_small.jpg")], by="alice")
     assert watchlist.list_subjects() == []  # nothing half-enrolled
     assert not [p for p in (settings.home / "watchlist").rglob("*") if p.is_file()]
 
-    chosen = watchlist.enrol("Left person", [fr / "two_people.jpg"], by="alice", face_index=1)
+    chosen = watchlist.enrol("Left person", [read_photo_file(fr / "two_people.jpg")], by="alice", face_index=1)
     assert len(chosen.photos) == 1
     with pytest.raises(InputError, match="out of range"):
-        watchlist.add_photo(chosen.id, fr / "two_people.jpg", by="alice", face_index=2)
+        watchlist.add_photo(chosen.id, read_photo_file(fr / "two_people.jpg"), by="alice", face_index=2)
 
 
 def test_gallery_follows_changes_expiry_and_negatives(
@@ -142,7 +146,7 @@ def test_gallery_follows_changes_expiry_and_negatives(
 ) -> None:
     index = GalleryIndex(engine, settings.faces.embedder, reload_s=3600)
     assert len(index) == 0
-    lin = watchlist.enrol("Lin", [fr / "lin-manuel-miranda.png"], by="alice",
+    lin = watchlist.enrol("Lin", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice",
                           expires_at=datetime.now(UTC) + timedelta(hours=1))
     assert index.refresh() is False  # within reload_s: not even checked
     assert index.refresh(force=True) is True and len(index) == 1
@@ -155,7 +159,7 @@ def test_gallery_follows_changes_expiry_and_negatives(
     [expired] = index.compare(probe, at=later.timestamp())
     assert len(expired) == 0  # an expired subject never matches
 
-    watchlist.add_negative_photo(lin.id, fr / "lin-manuel-miranda.png", by="alice")
+    watchlist.add_negative_photo(lin.id, read_photo_file(fr / "lin-manuel-miranda.png"), by="alice")
     assert watchlist.get(lin.id).negatives == 1
     index.refresh(force=True)
     [vetoed] = index.compare(probe)

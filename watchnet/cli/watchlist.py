@@ -15,7 +15,7 @@ import typer
 
 from watchnet.cli.common import friendly_errors, open_services
 from watchnet.core.errors import InputError
-from watchnet.services.watchlist import Watchlist
+from watchnet.services.watchlist import Watchlist, read_photo_file
 
 app = typer.Typer(help="Manage the face watchlist (every change is audited).", no_args_is_help=True)
 
@@ -62,7 +62,8 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Enrol a person from one or a few photos (each must show one face, or pass --face-index)."""
-    subject = _open(config).enrol(name, photo, by=by, reason=reason, case_ref=case, face_index=face_index,
+    photos = [read_photo_file(p) for p in photo]
+    subject = _open(config).enrol(name, photos, by=by, reason=reason, case_ref=case, face_index=face_index,
                                   expires_at=parse_expiry(expires) if expires else None)
     _print(subject.as_dict())
 
@@ -129,7 +130,7 @@ def update(
         raise InputError("nothing to update; give --name, --reason, --case, --expires, --active/--inactive or --photo")
     subject = wl.update(subject_id, by=by, **fields) if fields else wl.get(subject_id)
     for path in photo or []:
-        subject = wl.add_photo(subject_id, path, by=by, face_index=face_index)
+        subject = wl.add_photo(subject_id, read_photo_file(path), by=by, face_index=face_index)
     _print(subject.as_dict())
 
 
@@ -154,5 +155,5 @@ def negative(
 ) -> None:
     """Record a look-alike: faces closer to this photo than to the subject's photos no longer match."""
     wl = _open(config)
-    negative_id = wl.add_negative_photo(subject_id, photo, by=by, face_index=face_index)
+    negative_id = wl.add_negative_photo(subject_id, read_photo_file(photo), by=by, face_index=face_index)
     _print({"subject": subject_id, "negative": negative_id, "negatives": wl.get(subject_id).negatives}, pretty=False)

@@ -15,7 +15,6 @@ except negative examples an operator explicitly adds to a subject (they carry no
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.errors import InputError
@@ -41,9 +39,15 @@ from watchnet.store.subjects import Photo, SubjectInfo, bump_version
 from watchnet.store.vectors import GalleryIndex, from_bytes
 from watchnet.vision.analysis.face_tracks import FaceTrackAnalyzer, face_crop
 from watchnet.vision.analysis.faces import FaceAnalyzer
+from watchnet.vision.photos import PhotoBytes, PhotoLimits, decode_photo, read_photo_file
 from watchnet.vision.pipeline import TrackAnalyzer
 
-__all__ = ["CheckedPhoto", "FaceWatch", "Photo", "SubjectInfo", "Watchlist", "face_watch", "read_photo"]
+__all__ = [
+    "CheckedPhoto", "FaceWatch", "Photo", "PhotoBytes", "PhotoInput", "SubjectInfo", "Watchlist", "face_watch",
+    "read_photo_file",
+]
+#: A photo handed to the watchlist: its bytes, or bytes with the name its sender knows it by (for messages).
+PhotoInput = PhotoBytes | bytes
 
 #: ``on_change(action, subject_id)``: called after every committed change.
 ChangeHook = Callable[[str, int], None]
@@ -52,48 +56,16 @@ AuditHook = Callable[[Engine, str, str, str, dict[str, Any]], object]
 _KEEP = object()  # "leave this field as it is" in ``update``
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CheckedPhoto:
     """A photo checked and embedded, not stored yet (what ``check_photo`` returns)."""
 
-    source: Path
+    suffix: str  # the file suffix it is stored under (".jpg", ".png", ...)
     data: bytes
     sha256: str
     face: Face
     crop: np.ndarray
     embedding: np.ndarray
-
-
-def read_photo(path: Path | str, settings: Settings) -> tuple[bytes, np.ndarray]:
-    """The bytes and BGR image of an enrolment photo, or InputError saying what is wrong with it.
-
-    Size limits are checked on the file and on the header's dimensions before decoding, so a
-    decompression bomb is refused without being decoded.
-    """
-    file, cfg = Path(path), settings.watchlist
-    if not file.is_file():
-        raise InputError(f"{file}: no such file; give the path of a JPEG or PNG photo")
-    size = file.stat().st_size
-    if size > cfg.max_photo_bytes:
-        raise InputError(
-            f"{file}: {_size(size)} is larger than the {_size(cfg.max_photo_bytes)} allowed for a photo; "
-            "resize it (or raise watchlist.max_photo_bytes)"
-        )
-    data = file.read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as header:
-            width, height = header.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{file}: not a readable image (JPEG, PNG, BMP, WebP, TIFF); check the file") from exc
-    if width * height > cfg.max_photo_pixels:
-        raise InputError(
-            f"{file}: {width}x{height} px is more than the {cfg.max_photo_pixels:,} pixels allowed for a photo; "
-            "resize it (or raise watchlist.max_photo_pixels)"
-        )
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{file}: the image is damaged or in an unsupported format; re-save it as JPEG or PNG")
-    return data, image
 
 
 class Watchlist:
@@ -112,6 +84,8 @@ class Watchlist:
         self._listeners: list[ChangeHook] = [on_change] if on_change else []
         self._audit = audit_log
         self.root = settings.home / "watchlist"
+        #: the one set of limits every enrolment photo is checked against (CLI, API, scripts alike)
+        self.limits = PhotoLimits(settings.watchlist.max_photo_bytes, settings.watchlist.max_photo_pixels)
 
     @property
     def analyzer(self) -> FaceAnalyzer:
@@ -130,7 +104,7 @@ class Watchlist:
 
     # --- subjects -------------------------------------------------------------------------------
     def enrol(
-        self, name: str, photos: Sequence[Path | str], *, by: str, reason: str = "", case_ref: str = "",
+        self, name: str, photos: Sequence[PhotoInput], *, by: str, reason: str = "", case_ref: str = "",
         expires_at: datetime | None = None, face_index: int | None = None, kind: str = "person",
     ) -> SubjectInfo:
         """Add a subject from one or a few photos (each with exactly one usable face, or ``face_index``)."""
@@ -140,7 +114,7 @@ class Watchlist:
         if not photos:
             raise InputError("give at least one photo of the person")
         expires_at = _future(expires_at)
-        checked = [self.check_photo(Path(p), face_index) for p in photos]
+        checked = [self.check_photo(p, face_index) for p in photos]
         now = datetime.now(UTC)
         written: list[Path] = []
         try:
@@ -242,11 +216,11 @@ class Watchlist:
         """Where a reference photo's face crop is stored (None: no such photo)."""
         return repo.photo_crop_path(self.engine, photo_id)
 
-    def add_photo(self, subject_id: int, photo: Path | str, *, by: str, face_index: int | None = None) -> SubjectInfo:
+    def add_photo(self, subject_id: int, photo: PhotoInput, *, by: str, face_index: int | None = None) -> SubjectInfo:
         """Add one more reference photo to a subject."""
         by = _required(by, "by (who adds the photo)")
         self.get(subject_id)
-        item = self.check_photo(Path(photo), face_index)
+        item = self.check_photo(photo, face_index)
         written: list[Path] = []
         try:
             with write_transaction(self.engine) as conn:
@@ -261,7 +235,7 @@ class Watchlist:
         return self.get(subject_id)
 
     def add_negative_photo(
-        self, subject_id: int, photo: Path | str, *, by: str, face_index: int | None = None,
+        self, subject_id: int, photo: PhotoInput, *, by: str, face_index: int | None = None,
     ) -> int:
         """Record that the face in a photo is NOT this subject; returns the negative's id.
 
@@ -269,7 +243,7 @@ class Watchlist:
         """
         by = _required(by, "by (who adds the negative)")
         self.get(subject_id)
-        item = self.check_photo(Path(photo), face_index)
+        item = self.check_photo(photo, face_index)
         return self.add_negatives(subject_id, item.embedding[None, :], by=by, source=f"photo:{item.sha256[:16]}")[0]
 
     def add_negatives(
@@ -325,7 +299,7 @@ class Watchlist:
         h, w = crop.shape[:2]
         face = Face(xyxy=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=None,
                     quality=float(details.get("face_quality", 0.5)))
-        item = CheckedPhoto(crop_file, data, hashlib.sha256(data).hexdigest(), face, crop, template(vectors))
+        item = CheckedPhoto(".jpg", data, hashlib.sha256(data).hexdigest(), face, crop, template(vectors))
         written: list[Path] = []
         try:
             with write_transaction(self.engine) as conn:
@@ -390,13 +364,17 @@ class Watchlist:
         return None, 0.0
 
     # --- internals ------------------------------------------------------------------------------
-    def check_photo(self, path: Path | str, face_index: int | None = None) -> CheckedPhoto:
-        """Read, find the one face, gate and embed a photo as enrolment would, storing nothing.
+    def check_photo(self, photo: PhotoInput, face_index: int | None = None) -> CheckedPhoto:
+        """Check (``decode_photo``, in memory, with ``self.limits``), find the one face, gate and embed a photo
+        as enrolment would, storing nothing.
 
-        Raises InputError with the reason a photo cannot be used (no face, several faces, too small...).
+        Raises InputError (a ``PhotoError`` for the file itself) with the reason a photo cannot be used
+        (not an image, too large, no face, several faces, too small...).
         """
-        path = Path(path)
-        data, image = read_photo(path, self.settings)
+        if isinstance(photo, bytes):
+            photo = PhotoBytes(photo)
+        data, path = photo.data, photo.label
+        image = decode_photo(data, self.limits, photo.name)
         cfg = self.settings.faces
         faces = sorted(self.analyzer.detect(image), key=lambda f: -_area(f))
         if not faces:
@@ -427,14 +405,14 @@ class Watchlist:
         if face.embedding is None:
             raise InputError(f"the face in {path} has no landmarks to align; use a clearer photo")
         crop = face_crop(image, face.xyxy, self.settings.alerts.crop_margin)
-        return CheckedPhoto(path, data, hashlib.sha256(data).hexdigest(), face, crop, face.embedding)
+        return CheckedPhoto(photo.suffix, data, hashlib.sha256(data).hexdigest(), face, crop, face.embedding)
 
     def _store_photo(
         self, conn: Connection, subject_id: int, item: CheckedPhoto, by: str, suffix: str | None = None,
     ) -> list[Path]:
         folder = self.root / str(subject_id)
         folder.mkdir(parents=True, exist_ok=True)
-        suffix = suffix or (item.source.suffix.lower() if item.source.suffix else ".img")
+        suffix = suffix or item.suffix
         photo = folder / f"{item.sha256[:16]}{suffix}"
         crop = folder / f"{item.sha256[:16]}_face.jpg"
         written = [photo, crop]
@@ -456,10 +434,6 @@ class Watchlist:
             self._audit(self.engine, by, action, f"subject:{subject_id}", details)
         for hook in self._listeners:
             hook(action, subject_id)
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def _iso(when: datetime | None) -> str | None:

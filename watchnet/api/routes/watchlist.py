@@ -1,19 +1,19 @@
 """Watchlist management (operators, admins): subjects, reference photos, negative examples.
 
-Uploads are checked here (size while streaming, content sniffed, header dimensions, decodable) before
-``watchnet.services.watchlist.Watchlist`` sees them; it then requires exactly one usable face, stores the photo
-and crop under the data directory, and writes the audit log entry. Photos are served back only
+An uploaded photo is read into memory (at most ``api.max_upload_bytes``, the API's limit on what a request
+carries, also enforced while the body streams in) and handed,
+as bytes, to ``watchnet.services.watchlist.Watchlist``, which checks it once (``watchnet.vision.photos``:
+content sniffed, size and header dimensions within ``watchlist.max_photo_bytes``/``max_photo_pixels``,
+decodable), requires exactly one usable face, stores the photo and crop under the data directory, and
+writes the audit log entry. A refused photo answers 413, 415 or 400 with what is wrong. Photos are served back only
 through ``/api/watchlist/photos/{id}/face.jpg`` behind the same roles.
 """
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
@@ -24,9 +24,10 @@ from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
-from watchnet.api.uploads import image_kind, read_image
+from watchnet.api.uploads import photo_refused, read_upload
 from watchnet.core.errors import InputError
-from watchnet.store.subjects import SubjectInfo
+from watchnet.services.watchlist import PhotoBytes, SubjectInfo
+from watchnet.vision.photos import PhotoError
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"], dependencies=[Depends(require(*CAN_OPERATE))])
 
@@ -89,21 +90,15 @@ def subject_out(info: SubjectInfo) -> SubjectOut:
     return SubjectOut.model_validate(info, from_attributes=True)
 
 
-@contextlib.contextmanager
-def _saved(state: ApiState, data: bytes) -> Iterator[Path]:
-    """The checked upload as a private temporary file (the watchlist API takes paths), removed after."""
-    folder = state.settings.home / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}[image_kind(data) or "jpeg"]
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as handle:
-        handle.write(data)
-    path = Path(handle.name)
+_T = TypeVar("_T")
+
+
+def _checked(call: Callable[[], _T]) -> _T:
+    """Run a watchlist call on an uploaded photo; a refused photo answers with its own status (413, 415, 400)."""
     try:
-        yield path
-    except InputError as exc:  # the temporary file is the server's business: name what the caller sent
-        raise InputError(str(exc).replace(str(path), "the uploaded photo")) from None
-    finally:
-        path.unlink(missing_ok=True)
+        return call()
+    except PhotoError as exc:
+        raise photo_refused(exc) from None
 
 
 def _get(state: ApiState, subject: Id) -> Any:
@@ -132,14 +127,13 @@ async def enrol(
 ) -> SubjectOut:
     """Enrol a subject from one photo (audited)."""
     state = get_state(request)
-    _, data = await read_image(photo, state.settings.api.max_upload_bytes)
+    data = await read_upload(photo, state.settings.api.max_upload_bytes)
 
-    def run() -> Any:
-        with _saved(state, data) as path:
-            return watchlist(state).enrol(name, [path], by=user.name, reason=reason, case_ref=case_ref,
-                                          expires_at=expires_at, face_index=face_index)
+    def run() -> SubjectInfo:
+        return watchlist(state).enrol(name, [PhotoBytes(data)], by=user.name, reason=reason, case_ref=case_ref,
+                                      expires_at=expires_at, face_index=face_index)
 
-    return subject_out(await run_in_threadpool(run))
+    return subject_out(await run_in_threadpool(_checked, run))
 
 
 @router.get("/subjects/{subject}", response_model=SubjectOut, responses={404: {}})
@@ -177,14 +171,13 @@ async def add_photo(
 ) -> SubjectOut:
     """Add another reference photo (audited)."""
     state = get_state(request)
-    _, data = await read_image(photo, state.settings.api.max_upload_bytes)
+    data = await read_upload(photo, state.settings.api.max_upload_bytes)
     _get(state, subject)
 
-    def run() -> Any:
-        with _saved(state, data) as path:
-            return watchlist(state).add_photo(subject, path, by=user.name, face_index=face_index)
+    def run() -> SubjectInfo:
+        return watchlist(state).add_photo(subject, PhotoBytes(data), by=user.name, face_index=face_index)
 
-    return subject_out(await run_in_threadpool(run))
+    return subject_out(await run_in_threadpool(_checked, run))
 
 
 class NegativeOut(BaseModel):
@@ -201,14 +194,14 @@ async def add_negative(
 ) -> NegativeOut:
     """Record a look-alike as a negative example: it vetoes matches closer to it than to the subject."""
     state = get_state(request)
-    _, data = await read_image(photo, state.settings.api.max_upload_bytes)
+    data = await read_upload(photo, state.settings.api.max_upload_bytes)
     _get(state, subject)
 
     def run() -> int:
-        with _saved(state, data) as path:
-            return int(watchlist(state).add_negative_photo(subject, path, by=user.name, face_index=face_index))
+        return int(watchlist(state).add_negative_photo(subject, PhotoBytes(data), by=user.name,
+                                                       face_index=face_index))
 
-    return NegativeOut(id=await run_in_threadpool(run), subject_id=subject)
+    return NegativeOut(id=await run_in_threadpool(_checked, run), subject_id=subject)
 
 
 class AlertFacesIn(Strict):
