@@ -12,15 +12,25 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
-from watchnet.api.deps import CAN_OPERATE, CAN_READ_ALERTS, AlertReader, OperatorUser, get_state, require
+from watchnet.api.deps import (
+    CAN_OPERATE,
+    CAN_READ_ALERTS,
+    AlertReader,
+    EngineDep,
+    ExportToolsDep,
+    OperatorUser,
+    SearchDep,
+    SettingsDep,
+    StateDep,
+    require,
+)
 from watchnet.api.routes.alerts import load_alert
-from watchnet.api.routes.search import SearchIn, searcher
+from watchnet.api.routes.search import SearchIn
 from watchnet.api.schemas import Id
-from watchnet.api.state import ApiState
-from watchnet.services.exports import ExportTools, export_alert, export_search
+from watchnet.services.exports import export_alert, export_search
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 _ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
@@ -30,11 +40,6 @@ class SearchExportIn(SearchIn):
     blur: bool | None = Field(default=None, description="Blur non-matches' faces; default: exports.blur_faces")
 
 
-def tools(state: ApiState) -> ExportTools:
-    """The process's one ``ExportTools`` (its models load once)."""
-    return state.services.exports
-
-
 def _zip(data: bytes, name: str) -> Response:
     return Response(data, media_type="application/zip",
                     headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"})
@@ -42,34 +47,33 @@ def _zip(data: bytes, name: str) -> Response:
 
 @router.get("/alerts/{alert}/export.zip", response_class=Response, responses={**_ZIP, 404: {}})
 def alert_export(
-    alert: Id, request: Request, user: AlertReader,
+    alert: Id, user: AlertReader, state: StateDep, tools: ExportToolsDep,
     reason: str = Query(min_length=3, max_length=500, description="Why you export (audited)"),
     blur: bool | None = Query(None, description="Blur non-matches' faces; default: exports.blur_faces"),
 ) -> Response:
     """The alert's JSON, its face crop and its frame with everyone but the match blurred, as one ZIP."""
-    state = get_state(request)
     load_alert(state, alert, with_decisions=False)  # 404 for an unknown alert
     buffer = io.BytesIO()
     export_alert(state.engine, state.settings, alert, buffer, state.settings.exports.blur_faces if blur is None
-                 else blur, actor=user.name, reason=reason, tools=tools(state))
+                 else blur, actor=user.name, reason=reason, tools=tools)
     return _zip(buffer.getvalue(), f"watchnet-alert-{alert}.zip")
 
 
 @router.post("/search/export.zip", response_class=Response, responses={**_ZIP, 400: {}},
              dependencies=[Depends(require(*CAN_OPERATE))])
-def search_export(body: SearchExportIn, request: Request, user: OperatorUser) -> Response:
+def search_export(body: SearchExportIn, user: OperatorUser, settings: SettingsDep, engine: EngineDep,
+                  searcher: SearchDep, tools: ExportToolsDep) -> Response:
     """Run the search (audited as a search) and export its page: JSON and thumbnails, non-matches blurred."""
     from watchnet.services.search import SearchQuery
 
-    state = get_state(request)
     query = SearchQuery(
         cameras=tuple(body.cameras), since=body.since, until=body.until, label=body.label,
         upper_colour=body.upper_colour, lower_colour=body.lower_colour, vehicle_colour=body.vehicle_colour,
         plate=body.plate, fuzzy=body.fuzzy, limit=body.limit, offset=body.offset,
     )
-    page = searcher(state).search(query, actor=user.name, reason=body.reason)
+    page = searcher.search(query, actor=user.name, reason=body.reason)
     buffer = io.BytesIO()
-    blur = state.settings.exports.blur_faces if body.blur is None else body.blur
-    export_search(state.engine, state.settings, page, query.describe(), buffer, blur, actor=user.name,
-                  reason=body.reason, tools=tools(state))
+    blur = settings.exports.blur_faces if body.blur is None else body.blur
+    export_search(engine, settings, page, query.describe(), buffer, blur, actor=user.name,
+                  reason=body.reason, tools=tools)
     return _zip(buffer.getvalue(), "watchnet-search.zip")

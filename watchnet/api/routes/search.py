@@ -12,15 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
+from watchnet.api.deps import CAN_OPERATE, EngineDep, OperatorUser, SearchDep, SettingsDep, require
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
-from watchnet.api.state import ApiState
 from watchnet.api.uploads import read_image
 from watchnet.core.records import CLASSES
 from watchnet.services.search import SearchPage
@@ -80,17 +79,12 @@ class SearchOut(BaseModel):
     results: list[SightingOut]
 
 
-def searcher(state: ApiState) -> Any:
-    """The process's one ``SightingSearch`` (it caches vectors)."""
-    return state.services.search
-
-
 def _out(page: SearchPage) -> SearchOut:
     return SearchOut.model_validate(page, from_attributes=True)
 
 
 @router.post("/search", response_model=SearchOut, responses={400: {}})
-def search(body: SearchIn, request: Request, user: OperatorUser) -> SearchOut:
+def search(body: SearchIn, user: OperatorUser, searcher: SearchDep) -> SearchOut:
     """Sightings matching every given filter, newest first (ranked by plate similarity with ``fuzzy``)."""
     from watchnet.services.search import SearchQuery
 
@@ -99,7 +93,7 @@ def search(body: SearchIn, request: Request, user: OperatorUser) -> SearchOut:
         upper_colour=body.upper_colour, lower_colour=body.lower_colour, vehicle_colour=body.vehicle_colour,
         plate=body.plate, fuzzy=body.fuzzy, limit=body.limit, offset=body.offset,
     )
-    return _out(searcher(get_state(request)).search(query, actor=user.name, reason=body.reason))
+    return _out(searcher.search(query, actor=user.name, reason=body.reason))
 
 
 class SearchCapabilities(BaseModel):
@@ -109,9 +103,9 @@ class SearchCapabilities(BaseModel):
 
 
 @router.get("/search/capabilities", response_model=SearchCapabilities)
-def capabilities(request: Request) -> SearchCapabilities:
+def capabilities(settings: SettingsDep) -> SearchCapabilities:
     """What this site's configuration allows searching by, so a client offers only that."""
-    keeps = get_state(request).settings.identity_mode == "keep-embeddings"
+    keeps = settings.identity_mode == "keep-embeddings"
     note = None if keeps else ("Search by face photo is off: this site keeps no face data of people who are not on "
                                "the watchlist. Search a watchlist subject's history instead.")
     return SearchCapabilities(face_photo=keeps, look_alike=True, face_photo_note=note)
@@ -119,8 +113,9 @@ def capabilities(request: Request) -> SearchCapabilities:
 
 @router.post("/search/photo", response_model=SearchOut, responses={400: {}, 413: {}, 415: {}})
 async def search_photo(
-    request: Request,
     user: OperatorUser,
+    settings: SettingsDep,
+    searcher: SearchDep,
     reason: Annotated[str, Form(min_length=3, max_length=500)],
     file: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
     mode: Annotated[str, Form(pattern="^(face|like)$", description="face: same person; like: clothing")] = "face",
@@ -130,34 +125,32 @@ async def search_photo(
     """Sightings most similar to a face photo or a person crop."""
     from watchnet.services.search import SearchQuery
 
-    state = get_state(request)
-    image, _ = await read_image(file, state.settings.api.max_upload_bytes)
-    engine = searcher(state)
+    image, _ = await read_image(file, settings.api.max_upload_bytes)
 
     def run() -> Any:
-        vector = engine.embed_face_photo(image) if mode == "face" else engine.embed_crop(image)
-        query = SearchQuery(label=label, limit=limit, **({"face": vector} if mode == "face" else {"like": vector}))
-        return engine.search(query, actor=user.name, reason=reason)
+        vector = searcher.embed_face_photo(image) if mode == "face" else searcher.embed_crop(image)
+        query = (SearchQuery(label=label, limit=limit, face=vector) if mode == "face"
+                 else SearchQuery(label=label, limit=limit, like=vector))
+        return searcher.search(query, actor=user.name, reason=reason)
 
     return _out(await run_in_threadpool(run))
 
 
 @router.get("/search/subject/{subject}", response_model=SearchOut, responses={400: {}})
 def subject_history(
-    subject: Id, request: Request, user: OperatorUser,
+    subject: Id, user: OperatorUser, searcher: SearchDep,
     reason: str = Query(min_length=3, max_length=500), days: float | None = Query(None, gt=0, le=3650),
     limit: int = Query(200, ge=1, le=1000),
 ) -> SearchOut:
     """Where a watchlist subject was: their alerts (and face-similar sightings in keep-embeddings mode)."""
-    page = searcher(get_state(request)).where_was(subject, actor=user.name, reason=reason, days=days, limit=limit)
+    page = searcher.where_was(subject, actor=user.name, reason=reason, days=days, limit=limit)
     return _out(page)
 
 
 @router.get("/sightings/{sighting}/thumbnail.jpg", response_class=FileResponse, responses={404: {}})
-def sighting_thumbnail(sighting: Id, request: Request) -> FileResponse:
+def sighting_thumbnail(sighting: Id, settings: SettingsDep, engine: EngineDep) -> FileResponse:
     """A sighting's stored thumbnail."""
-    state = get_state(request)
-    path = sighting_thumbnail_path(state.engine, sighting)
+    path = sighting_thumbnail_path(engine, sighting)
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thumbnail for sighting {sighting}")
-    return picture(state.settings, path, f"sighting {sighting}")
+    return picture(settings, path, f"sighting {sighting}")
