@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from watchnet.api.deps import CAN_AUDIT, AuditorUser, get_state, require
+from watchnet.api.deps import CAN_AUDIT, AuditorUser, EngineDep, require
 from watchnet.store import audit
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(require(*CAN_AUDIT))])
@@ -47,7 +47,7 @@ class VerifyOut(BaseModel):
 
 @router.get("", response_model=list[AuditOut])
 def entries(
-    request: Request,
+    engine: EngineDep,
     actor: str | None = Query(None, max_length=64),
     action: str | None = Query(None, max_length=64),
     since: datetime | None = None,
@@ -56,23 +56,22 @@ def entries(
     offset: int = Query(0, ge=0, le=10**7),
 ) -> list[AuditOut]:
     """Entries, newest first."""
-    rows = audit.list_entries(get_state(request).engine, actor, action, since, until, limit, offset)
+    rows = audit.list_entries(engine, actor, action, since, until, limit, offset)
     return [AuditOut.model_validate(r) for r in rows]
 
 
 @router.get("/verify", response_model=VerifyOut)
-def verify(request: Request, user: AuditorUser) -> VerifyOut:
+def verify(user: AuditorUser, engine: EngineDep) -> VerifyOut:
     """Recompute the whole chain: ``ok`` false names each modified, deleted or reordered row."""
-    report = audit.verify(get_state(request).engine)
-    audit.record(get_state(request).engine, user.name, "audit.verify", "audit_log",
+    report = audit.verify(engine)
+    audit.record(engine, user.name, "audit.verify", "audit_log",
                  {"ok": report.ok, "rows": report.rows})
     return VerifyOut.model_validate(report.as_dict())
 
 
 @router.get("/export", response_class=StreamingResponse)
-def export(request: Request, user: AuditorUser) -> StreamingResponse:
+def export(user: AuditorUser, engine: EngineDep) -> StreamingResponse:
     """The whole chain as JSON lines (oldest first), ending with the head hash and the verification result."""
-    engine = get_state(request).engine
     audit.record(engine, user.name, "export", "audit_log", {"format": "jsonl"})
     lines: Iterator[str] = audit.export_lines(engine)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
-from watchnet.api.deps import CAN_VIEW_LIVE, get_state, require
+from watchnet.api.deps import CAN_VIEW_LIVE, EngineDep, require
 from watchnet.services.stats import track_stats
 
 router = APIRouter(prefix="/api/stats", tags=["statistics"], dependencies=[Depends(require(*CAN_VIEW_LIVE))])
@@ -34,7 +34,7 @@ class Stats(BaseModel):
 
 
 @router.get("", response_model=Stats, responses={400: {}})
-def stats(request: Request, since: datetime | None = None, until: datetime | None = None,
+def stats(engine: EngineDep, since: datetime | None = None, until: datetime | None = None,
           camera: str | None = Query(None, max_length=64)) -> Stats:
     """Tracks that started in [since, until] (default: the last 24 hours), counted per camera/class/hour."""
-    return Stats.model_validate(track_stats(get_state(request).engine, since, until, camera))
+    return Stats.model_validate(track_stats(engine, since, until, camera))

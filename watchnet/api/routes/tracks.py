@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
-from watchnet.api.deps import CAN_OPERATE, get_state, require
+from watchnet.api.deps import CAN_OPERATE, EngineDep, SettingsDep, require
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id
 from watchnet.core.records import CLASSES
@@ -68,7 +68,7 @@ def track_out(row: TrackRow, with_path: bool = False) -> TrackOut:
 
 @router.get("/tracks", response_model=TrackPage)
 def tracks(
-    request: Request,
+    engine: EngineDep,
     camera: str | None = Query(None, max_length=64),
     label: str | None = Query(None, pattern=LABEL),
     since: datetime | None = None,
@@ -78,36 +78,37 @@ def tracks(
     offset: int = Query(0, ge=0, le=10**7),
 ) -> TrackPage:
     """Tracks visible at some time in [since, until], newest first."""
-    engine = get_state(request).engine
     rows = list_tracks(engine, camera, label, since, until, run_id, limit, offset)
     total = count_tracks(engine, camera, label, since, until, run_id)
     return TrackPage(total=total, limit=limit, offset=offset, items=[track_out(r) for r in rows])
 
 
-def find_track(request: Request, track: Id) -> TrackRow:
-    """One stored track by its row id, as ``queries`` shapes it, or 404."""
-    found = get_track(get_state(request).engine, track)
+def find_track(track: Id, engine: EngineDep) -> TrackRow:
+    """One stored track by its row id, as ``queries`` shapes it, or 404 (a dependency of the track routes)."""
+    found = get_track(engine, track)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no track with id {track}")
     return found
 
 
+FoundTrack = Annotated[TrackRow, Depends(find_track)]
+
+
 @router.get("/tracks/{track}", response_model=TrackOut, responses={404: {}})
-def track(track: Id, request: Request) -> TrackOut:
+def track(row: FoundTrack) -> TrackOut:
     """One track with its thinned trajectory ([frame, cx, cy, w, h] rows)."""
-    return track_out(find_track(request, track), with_path=True)
+    return track_out(row, with_path=True)
 
 
 @router.get("/tracks/{track}/thumbnail.jpg", response_class=FileResponse, responses={404: {}})
-def thumbnail(track: Id, request: Request) -> FileResponse:
+def thumbnail(row: FoundTrack, settings: SettingsDep) -> FileResponse:
     """The track's best crop."""
-    row = find_track(request, track)
-    return picture(get_state(request).settings, row.snapshot_path, f"track {track}")
+    return picture(settings, row.snapshot_path, f"track {row.id}")
 
 
 @router.get("/events", response_model=list[EventOut])
 def events(
-    request: Request,
+    engine: EngineDep,
     camera: str | None = Query(None, max_length=64),
     kind: str | None = Query(None, max_length=32),
     track_id: int | None = Query(None, ge=0, le=2**62),
@@ -118,5 +119,5 @@ def events(
     offset: int = Query(0, ge=0, le=10**7),
 ) -> list[EventOut]:
     """Track life-cycle and rule events, newest first (a track's timeline: filter by run_id + track_id)."""
-    rows = list_events(get_state(request).engine, camera, kind, None, since, until, run_id, track_id, limit, offset)
+    rows = list_events(engine, camera, kind, None, since, until, run_id, track_id, limit, offset)
     return [EventOut.model_validate(r) for r in rows]

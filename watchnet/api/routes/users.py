@@ -3,9 +3,9 @@ because the audit log refers to them by name."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
-from watchnet.api.deps import ADMIN, AdminUser, get_state, require
+from watchnet.api.deps import ADMIN, AdminUser, EngineDep, require
 from watchnet.api.schemas import UserCreate, UserOut, UserUpdate
 from watchnet.services import accounts
 from watchnet.store import audit
@@ -18,13 +18,12 @@ def _out(row: accounts.UserRow) -> UserOut:
 
 
 @router.get("", response_model=list[UserOut])
-def list_users(request: Request) -> list[UserOut]:
-    return [_out(u) for u in accounts.list_users(get_state(request).engine)]
+def list_users(engine: EngineDep) -> list[UserOut]:
+    return [_out(u) for u in accounts.list_users(engine)]
 
 
 @router.post("", response_model=UserOut, status_code=201)
-def create_user(body: UserCreate, request: Request, admin: AdminUser) -> UserOut:
-    engine = get_state(request).engine
+def create_user(body: UserCreate, admin: AdminUser, engine: EngineDep) -> UserOut:
     accounts.create_user(engine, body.name, body.password, body.role)
     audit.record(engine, admin.name, "user.create", body.name, {"role": body.role})
     row = accounts.get_user(engine, body.name)
@@ -33,10 +32,8 @@ def create_user(body: UserCreate, request: Request, admin: AdminUser) -> UserOut
 
 
 @router.patch("/{name}", response_model=UserOut, responses={404: {}})
-def update_user(name: str, body: UserUpdate, request: Request,
-                admin: AdminUser) -> UserOut:
+def update_user(name: str, body: UserUpdate, admin: AdminUser, engine: EngineDep) -> UserOut:
     """Change role, disable/enable, or set a new password (ends the user's sessions)."""
-    engine = get_state(request).engine
     target = accounts.get_user(engine, name)
     if target is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user named {name!r}")
