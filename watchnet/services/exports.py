@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from watchnet import __version__
-from watchnet.core.config import Settings
+from watchnet.core.config import ExportsConfig, Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import AlertState
 from watchnet.services.alerts import AlertManager
@@ -106,7 +106,7 @@ def export_alert(
         if blur and not is_match:
             image = _decode(crop)
             blur_region(image, (0.0, 0.0, float(image.shape[1]), float(image.shape[0])), settings.exports.blur_cells)
-            crop, result.faces_blurred = _encode(image, settings), 1
+            crop, result.faces_blurred = _encode(image, settings.alerts.jpeg_quality), 1
         pictures["face.jpg"] = crop
     elif alert.crop_path:
         result.missing.append("face.jpg")
@@ -115,8 +115,8 @@ def export_alert(
         if blur:
             image = _decode(frame)
             keep = alert.xyxy if is_match else None  # an unconfirmed match is blurred like the rest
-            _blur_snapshot(image, keep, alert.track_id, settings, tools, result)
-            frame = _encode(image, settings)
+            _blur_snapshot(image, keep, alert.track_id, settings.exports, tools, result)
+            frame = _encode(image, settings.alerts.jpeg_quality)
         pictures["frame.jpg"] = frame
     elif alert.snapshot_path:
         result.missing.append("frame.jpg")
@@ -151,8 +151,8 @@ def export_search(
         if data is not None:
             if blur and found.id not in matches:
                 image = _decode(data)
-                _blur_thumbnail(image, found.label, settings, tools, result)
-                data = _encode(image, settings)
+                _blur_thumbnail(image, found.label, settings.exports, tools, result)
+                data = _encode(image, settings.alerts.jpeg_quality)
             pictures[name] = data
         elif found.thumbnail_path:
             result.missing.append(name)
@@ -168,7 +168,7 @@ def export_search(
     return result
 
 
-def _blur_snapshot(image: np.ndarray, match: tuple[float, ...] | None, track_id: int, settings: Settings,
+def _blur_snapshot(image: np.ndarray, match: tuple[float, ...] | None, track_id: int, cfg: ExportsConfig,
                    tools: ExportTools, result: ExportResult) -> None:
     """People from the detector (the match is the alert's box) plus faces anywhere: all but the match blurred."""
     detections = tools.detector.detect([image])[0]
@@ -185,20 +185,20 @@ def _blur_snapshot(image: np.ndarray, match: tuple[float, ...] | None, track_id:
         boxes, ids = [mine], [track_id]
     boxes += people
     ids += [-1] * len(people)
-    report = blur_non_matches(image, boxes, ids, {track_id} if match is not None else set(), settings.exports,
+    report = blur_non_matches(image, boxes, ids, {track_id} if match is not None else set(), cfg,
                               tools.faces, whole_frame=True)
     result.faces_blurred += len(report.faces)
     result.heads_blurred += len(report.heads)
 
 
-def _blur_thumbnail(image: np.ndarray, label: str, settings: Settings, tools: ExportTools,
+def _blur_thumbnail(image: np.ndarray, label: str, cfg: ExportsConfig, tools: ExportTools,
                     result: ExportResult) -> None:
     """Faces are looked for everywhere (a second person may stand in a crop); a person crop with no face
     found gets its head region blurred."""
     h, w = image.shape[:2]
     person = label == "person"
     report = blur_non_matches(image, [(0.0, 0.0, float(w), float(h))] if person else [], [-1] if person else [],
-                              set(), settings.exports, tools.faces, whole_frame=True)
+                              set(), cfg, tools.faces, whole_frame=True)
     result.faces_blurred += len(report.faces)
     result.heads_blurred += len(report.heads)
 
@@ -238,8 +238,8 @@ def _decode(data: bytes) -> np.ndarray:
     return image
 
 
-def _encode(image: np.ndarray, settings: Settings) -> bytes:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, settings.alerts.jpeg_quality])
+def _encode(image: np.ndarray, jpeg_quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
     if not ok:
         raise InputError("JPEG encoding of an exported picture failed")
     return buf.tobytes()
