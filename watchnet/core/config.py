@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 import yaml
@@ -20,10 +21,21 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from watchnet.core.records import CLASSES
 
 Point = tuple[float, float]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+RelativePolygon = Annotated[list[tuple[Fraction, Fraction]], Field(min_length=3, max_length=256)]
+
+
+def frame_points(points: Sequence[Point], width: int, height: int) -> list[Point]:
+    """Shapes drawn in the console are frame-relative (every coordinate within 0..1, so they survive a change of
+    resolution and the scaled-down live picture they are drawn on); the YAML may also give pixels. This turns
+    either into pixels of a ``width`` x ``height`` frame."""
+    if all(0 <= x <= 1 and 0 <= y <= 1 for x, y in points):
+        return [(x * width, y * height) for x, y in points]
+    return [(float(x), float(y)) for x, y in points]
 
 
 class ZoneRule(BaseModel):
-    """A polygon in pixel coordinates; tracks whose bottom-centre enters or leaves it raise events."""
+    """A polygon in pixels or frame-relative (0..1); tracks whose bottom-centre enters or leaves it raise events."""
 
     name: str
     polygon: list[Point] = Field(min_length=3)
@@ -31,7 +43,7 @@ class ZoneRule(BaseModel):
 
 
 class LineRule(BaseModel):
-    """A directed line segment in pixel coordinates; tracks crossing it raise events (in / out)."""
+    """A directed line segment in pixels or frame-relative (0..1); tracks crossing it raise events (in / out)."""
 
     name: str
     start: Point
@@ -51,36 +63,47 @@ class CameraLink(BaseModel):
         default=None, min_length=3, description="Polygon (pixels, camera `to`) where they appear there")
 
 
-class CameraConfig(BaseModel):
-    """One camera: a name, where its pictures come from, where it stands, and its rules."""
+class CameraSettings(BaseModel):
+    """The per-camera settings an operator changes: in the YAML under the camera, or in the console, which stores
+    them with the camera's row (the stored ones win). One model, so the API and the YAML accept the same things."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    url: str = Field(description="Video file, folder of images, rtsp://, http(s)://, or webcam index/device")
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
     fps_cap: float | None = Field(default=None, gt=0, description="Process at most this many frames/s")
-    live: bool | None = Field(default=None, description="Force live (drop stale frames) or file pacing")
-    zones: list[ZoneRule] = Field(default_factory=list)
-    lines: list[LineRule] = Field(default_factory=list)
+    zones: list[ZoneRule] = Field(default_factory=list, max_length=64)
+    lines: list[LineRule] = Field(default_factory=list, max_length=64)
+    privacy_masks: list[RelativePolygon] = Field(
+        default_factory=list, max_length=64, description="Polygons (frame-relative, 0..1) blacked out before "
+        "anything looks at the frame: nothing in them is detected, stored, shown live, snapshotted or exported")
     heading: float | None = Field(default=None, ge=0, lt=360, description="Viewing direction, degrees from north")
     fov: float | None = Field(default=None, gt=0, le=360, description="Horizontal field of view, degrees")
-    neighbours: list[CameraLink] = Field(
-        default_factory=list, description="Cameras reachable from here with transit windows (journey linking)"
-    )
-    overlaps: list[str] = Field(
-        default_factory=list, description="Cameras whose views overlap this one (one object may be in both at once)"
-    )
     detect_mode: Literal["auto", "whole", "tiles", "motion"] | None = Field(
         default=None, description="Where the detector looks (see DetectorConfig.mode); None: the global mode"
     )
     roi: list[Point] | None = Field(
-        default=None, description="Polygon (pixels) searched for objects; boxes whose foot is outside are dropped"
+        default=None, min_length=3, description="Polygon (pixels or frame-relative) searched for objects; boxes "
+        "whose foot is outside are dropped"
     )
     min_object_px: int | None = Field(
         default=None, ge=0, description="Boxes shorter than this many pixels are dropped; None: the global value"
     )
     plate_countries: list[str] | None = Field(
-        default=None, description="Plate formats tried at this camera, in order; None: plates.countries"
+        default=None, description="Plate formats tried at this camera, in order (codes of plates.formats); "
+        "None: plates.countries"
+    )
+
+
+class CameraConfig(CameraSettings):
+    """One camera: a name, where its pictures come from, where it stands, and its rules (``CameraSettings``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    url: str = Field(description="Video file, folder of images, rtsp://, http(s)://, or webcam index/device")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    live: bool | None = Field(default=None, description="Force live (drop stale frames) or file pacing")
+    neighbours: list[CameraLink] = Field(
+        default_factory=list, description="Cameras reachable from here with transit windows (journey linking)"
+    )
+    overlaps: list[str] = Field(
+        default_factory=list, description="Cameras whose views overlap this one (one object may be in both at once)"
     )
 
 
@@ -456,6 +479,11 @@ class PlatesConfig(BaseModel):
         merged = {**shipped_plate_formats(), **self.formats}
         return {code: _expand_formats(code, merged) for code in merged}
 
+    def unknown_countries(self, codes: Sequence[str]) -> list[str]:
+        """The codes among ``codes`` that name no plate format (a camera's ``plate_countries`` are checked so)."""
+        known = {**shipped_plate_formats(), **self.formats}
+        return [code for code in codes if code not in known]
+
     @model_validator(mode="after")
     def _known_countries(self) -> PlatesConfig:
         import re
@@ -801,6 +829,10 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"camera names must be unique; repeated: {dupes}")
+        for camera in self.cameras:
+            unknown_plates = self.plates.unknown_countries(camera.plate_countries or [])
+            if unknown_plates:
+                raise ValueError(f"camera {camera.name}: plate_countries {unknown_plates} are not in plates.formats")
         return self
 
     # --- derived paths: one data directory holds all state -------------------------------------

@@ -24,9 +24,9 @@ from typing import Any
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Alert
 from watchnet.runtime.runner import Runner, RunOptions
+from watchnet.services.cameras import effective_cameras
 from watchnet.services.live import LiveHub
 from watchnet.store.db import Engine
-from watchnet.store.queries import list_cameras
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
 from watchnet.vision.pipeline import FrameResult, TrackAnalyzer
@@ -126,17 +126,9 @@ class PipelineSupervisor:
     # --- the loop ----------------------------------------------------------------------------------
     def _cameras(self) -> list[CameraConfig]:
         """Config cameras on the first start, then the store's camera table (which the API edits)."""
-        configured = {c.name: c for c in self.settings.cameras}
-        cameras: dict[str, CameraConfig] = dict(configured) if self._first else {}
-        for row in list_cameras(self.engine):
-            base = configured.get(row.name)
-            update = {"url": row.url, "lat": row.lat, "lon": row.lon}
-            cameras[row.name] = (base.model_copy(update=update) if base
-                                 else CameraConfig(name=row.name, url=row.url, lat=row.lat, lon=row.lon))
+        cameras = effective_cameras(self.settings, self.engine, self._first)
         self._first = False
-        # a console is live operation: files play in real time (newest frame wins) unless configured otherwise
-        return sorted((c if c.live is not None else c.model_copy(update={"live": True}) for c in cameras.values()),
-                      key=lambda c: c.name)
+        return cameras
 
     def _supervise(self) -> None:
         while not self._stop.is_set():

@@ -38,6 +38,7 @@ class CameraRow:
     lat: float | None
     lon: float | None
     created_at: datetime
+    settings: dict[str, Any] | None = None  # CameraSettings keys saved from the console
 
 
 @dataclass(frozen=True, slots=True)

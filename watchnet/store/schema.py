@@ -86,6 +86,8 @@ class Camera(Base):
     lat: Mapped[float | None]
     lon: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # per-camera settings saved from the console (CameraSettings, only the keys set there): they win over the YAML
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Run(Base):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.config import CameraConfig, Settings, frame_points
 from watchnet.core.records import Alert, Frame, Track, TrackEvent
 from watchnet.vision.analysis.motion import MotionGate
 from watchnet.vision.analysis.rules import RuleEngine
@@ -77,9 +77,28 @@ class CameraPipeline:
         self.snapshot_dir = snapshot_dir
         self._best: dict[int, tuple[float, np.ndarray]] = {}
         self._processed = 0
+        self._privacy: tuple[tuple[int, ...], np.ndarray] | None = None  # (frame shape, pixels to black out)
+
+    def mask(self, frame: Frame) -> Frame:
+        """Black out the camera's privacy masks, first of all: every later stage (scene check, motion, detector,
+        crops, snapshots, the live picture, annotated video) only ever sees the masked frame."""
+        if not self.camera.privacy_masks:
+            return frame
+        shape = frame.image.shape
+        if self._privacy is None or self._privacy[0] != shape:
+            height, width = shape[:2]
+            hidden = np.zeros((height, width), np.uint8)
+            polygons = [np.round(np.asarray(frame_points(p, width, height), np.float32)).astype(np.int32)
+                        for p in self.camera.privacy_masks]
+            cv2.fillPoly(hidden, polygons, 1)
+            self._privacy = (shape, hidden.astype(bool))
+        image = frame.image if frame.image.flags.writeable else frame.image.copy()
+        image[self._privacy[1]] = 0
+        return Frame(frame.camera, frame.index, frame.pts, frame.timestamp, image)
 
     def process(self, frame: Frame) -> FrameResult:
-        """Run the stages on one frame."""
+        """Run the stages on one frame (its privacy masks blacked out first)."""
+        frame = self.mask(frame)
         # A changed view (cut, camera move, frozen or blank picture) ends every track first: no track,
         # and no name on one, is carried onto whoever stands there now.
         verdict = self.scene.check(frame.image, frame.pts, frame.index) if self.scene is not None else None
@@ -114,6 +133,7 @@ class CameraPipeline:
 
     def finish(self, frame: Frame) -> FrameResult:
         """End of stream (or stop): close every live track."""
+        frame = self.mask(frame)
         update = self.tracker.finish(frame)
         self._end(update.ended)
         return FrameResult(frame, update.detections, update.events, [], update.ended, False)

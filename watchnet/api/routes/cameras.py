@@ -15,13 +15,15 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from watchnet.api.deps import CAN_VIEW_LIVE, AdminUser, LiveUser, get_state, require
 from watchnet.api.schemas import Strict
 from watchnet.api.state import ApiState
-from watchnet.core.config import CameraConfig
+from watchnet.core.config import CameraConfig, CameraSettings
+from watchnet.core.errors import InputError
 from watchnet.services.accounts import Principal
+from watchnet.services.cameras import effective_settings, update_settings
 from watchnet.store import audit
 from watchnet.store.cameras import delete_camera as delete_stored_camera
 from watchnet.store.queries import count_tracks, list_cameras
@@ -50,6 +52,8 @@ class CameraOut(BaseModel):
     url: str | None = Field(default=None, description="Only for admins, password masked")
     created_at: datetime | None = None
     status: CameraStatus
+    settings: CameraSettings | None = Field(
+        default=None, description="What the camera runs with: its YAML settings with those saved in the console on top")
 
 
 class CameraIn(Strict):
@@ -60,6 +64,12 @@ class CameraIn(Strict):
 
 class CameraCreate(CameraIn):
     name: str = Field(pattern=NAME)
+
+
+class CameraSettingsIn(CameraSettings):
+    """The settings to change (the fields sent; the others keep their value); unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def mask_url(url: str) -> str:
@@ -85,7 +95,7 @@ def camera_list(state: ApiState, user: Principal) -> list[CameraOut]:
     stats = state.camera_status()
     out = [
         CameraOut(name=c.name, lat=c.lat, lon=c.lon, created_at=c.created_at, status=_status(state, c.name, stats),
-                  url=mask_url(c.url) if user.role == "admin" else None)
+                  url=mask_url(c.url) if user.role == "admin" else None, settings=effective_settings(state.settings, c))
         for c in list_cameras(state.engine)
     ]
     known = {c.name for c in out}
@@ -132,6 +142,25 @@ def update_camera(name: str, body: CameraIn, request: Request,
     _save(state, CameraConfig(name=name, url=body.url, lat=body.lat, lon=body.lon))
     audit.record(state.engine, user.name, "camera.update", name,
                  {"url": mask_url(body.url), "lat": body.lat, "lon": body.lon})
+    return camera(name, request, user)
+
+
+@router.patch("/{name}/settings", response_model=CameraOut, responses={404: {}, 422: {}})
+def update_camera_settings(name: str, body: CameraSettingsIn, request: Request, user: AdminUser) -> CameraOut:
+    """Change a camera's settings (admins): fps cap, zones, lines and privacy masks (frame-relative 0..1 when
+    drawn in the console), detection mode, region of interest, least object size, plate countries, heading and
+    field of view. Only the fields sent change; a running camera restarts with them, the others go on."""
+    state = get_state(request)
+    try:
+        saved = update_settings(state.settings, state.engine, name, body)
+    except InputError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if saved is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
+    audit.record(state.engine, user.name, "camera.settings", name,
+                 body.model_dump(mode="json", include=body.model_fields_set))
+    if state.on_cameras_changed:
+        state.on_cameras_changed()
     return camera(name, request, user)
 
 

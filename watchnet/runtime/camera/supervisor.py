@@ -37,26 +37,17 @@ from typing import Any
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.runtime.camera.live_shm import SlotFrame, SlotReader
 from watchnet.runtime.camera.worker import WorkerSpec, worker_main
+from watchnet.services.cameras import effective_cameras
 from watchnet.store.db import Engine
 from watchnet.store.outbox import append_now
-from watchnet.store.queries import list_cameras
 from watchnet.store.recorder import Recorder
 
 log = logging.getLogger("watchnet.supervisor")
 
 
 def wanted_cameras(settings: Settings, engine: Engine, first: bool) -> list[CameraConfig]:
-    """Config cameras on the first start, then the store's camera table (which the API edits); files play
-    in real time (a console is live operation) unless configured otherwise."""
-    configured = {c.name: c for c in settings.cameras}
-    cameras: dict[str, CameraConfig] = dict(configured) if first else {}
-    for row in list_cameras(engine):
-        base = configured.get(row.name)
-        update = {"url": row.url, "lat": row.lat, "lon": row.lon}
-        cameras[row.name] = (base.model_copy(update=update) if base
-                             else CameraConfig(name=row.name, url=row.url, lat=row.lat, lon=row.lon))
-    return sorted((c if c.live is not None else c.model_copy(update={"live": True}) for c in cameras.values()),
-                  key=lambda c: c.name)
+    """The cameras to run (``services.cameras.effective_cameras``: config, store rows and stored settings)."""
+    return effective_cameras(settings, engine, first)
 
 
 @dataclass(slots=True)

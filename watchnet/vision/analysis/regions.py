@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from watchnet.core.config import CameraConfig, DetectorConfig
+from watchnet.core.config import CameraConfig, DetectorConfig, frame_points
 from watchnet.core.records import subset
 
 BatchDetectFn = Callable[[list[np.ndarray]], list[sv.Detections]]
@@ -207,7 +207,8 @@ class RegionSearch:
             s = self.settings
             self.mode = "whole" if height <= s.auto_max_height else s.auto_high_mode
         if self.settings.roi and (self._mask is None or self._mask.shape != (height, width)):
-            polygon = np.round(np.asarray(self.settings.roi, np.float32)).astype(np.int32)
+            roi = frame_points(self.settings.roi, width, height)  # pixels, or frame-relative from the console
+            polygon = np.round(np.asarray(roi, np.float32)).astype(np.int32)
             self._mask = np.zeros((height, width), np.uint8)
             cv2.fillPoly(self._mask, [polygon], 1)
             xs, ys = np.clip(polygon[:, 0], 0, width), np.clip(polygon[:, 1], 0, height)

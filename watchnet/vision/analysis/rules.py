@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from watchnet.core.config import CameraConfig
+from watchnet.core.config import CameraConfig, frame_points
 from watchnet.core.records import CLASS_ID, CLASSES, Frame, TrackEvent, TrackEventKind, subset
 
 
@@ -40,16 +40,37 @@ class RuleEngine:
 
     def __init__(self, camera: CameraConfig) -> None:
         self.camera = camera.name
-        self.zones = [_Zone(z.name, z.polygon, z.classes) for z in camera.zones]
-        self.lines = [_Line(ln.name, ln.start, ln.end, ln.classes) for ln in camera.lines]
+        self._config = camera
+        self._size: tuple[int, int] | None = None
+        self.zones: list[_Zone] = []
+        self.lines: list[_Line] = []
+        if not any(0 <= x <= 1 and 0 <= y <= 1 for x, y in self._points()):  # all in pixels: build now
+            self._build(0, 0)
+
+    def _points(self) -> list[tuple[float, float]]:
+        cam = self._config
+        return [p for z in cam.zones for p in z.polygon] + [p for ln in cam.lines for p in (ln.start, ln.end)]
+
+    def _build(self, width: int, height: int) -> None:
+        """Zones and lines in pixels of a ``width`` x ``height`` frame (console shapes are frame-relative)."""
+        cam = self._config
+        self._size = (width, height)
+        self.zones = [_Zone(z.name, frame_points(z.polygon, width, height), z.classes) for z in cam.zones]
+        self.lines = []
+        for ln in cam.lines:
+            start, end = frame_points([ln.start, ln.end], width, height)
+            self.lines.append(_Line(ln.name, start, end, ln.classes))
 
     def __bool__(self) -> bool:
-        return bool(self.zones or self.lines)
+        return bool(self._config.zones or self._config.lines)
 
     def evaluate(self, frame: Frame, tracked: sv.Detections) -> list[TrackEvent]:
         """Events raised by this frame's tracked boxes."""
         if not self or len(tracked) == 0:
             return []
+        height, width = frame.image.shape[:2]
+        if self._size is None or (self._size != (0, 0) and self._size != (width, height)):
+            self._build(width, height)
         assert tracked.tracker_id is not None and tracked.class_id is not None
         events: list[TrackEvent] = []
         for zone in self.zones:
