@@ -21,6 +21,7 @@ from watchnet.runtime.in_process import PipelineHooks, PipelineSupervisor
 from watchnet.services.analysis_setup import build_analysis
 from watchnet.services.container import Services, build_services
 from watchnet.services.dispatch import SinkDispatcher
+from watchnet.services.live import RemoteFrames
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,12 @@ def _nothing() -> None:
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, *, pipeline: bool = True,
-          loop: bool = False, max_frames: int | None = None) -> None:
-    """Run the console (and, unless ``pipeline`` is false, the cameras) until Ctrl-C / SIGTERM."""
+          loop: bool = False, max_frames: int | None = None,
+          remote_frames: Callable[[RemoteFrames | None], RemoteFrames] | None = None) -> None:
+    """Run the console (and, unless ``pipeline`` is false, the cameras) until Ctrl-C / SIGTERM.
+
+    ``remote_frames``: live frames of cameras elsewhere, made from this console's own workers' (or None);
+    the CLI passes the Ray cluster's (``watchnet.runtime.cluster.live``), so this module never imports Ray."""
     import uvicorn
 
     services = build_services(settings)
@@ -61,6 +66,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     elif pipeline:  # even with no camera yet: one added through the API starts at once
         supervisor, flush = attach_pipeline(app, loop=loop, max_frames=max_frames)
         supervisor.start()
+    if remote_frames is not None:  # e.g. a Ray cluster's cameras (watchnet serve --ray): pulled when someone watches
+        app.state.watchnet.live.attach(remote_frames(workers))
     config = uvicorn.Config(app, host=host or settings.api.host, port=port or settings.api.port,
                             log_level="warning", timeout_graceful_shutdown=3, ws_ping_interval=20)
     server = uvicorn.Server(config)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Annotated
 import typer
 
 from watchnet.cli.common import friendly_errors, load_settings
+from watchnet.core.errors import WatchnetError
 
 
 @friendly_errors
@@ -22,16 +25,21 @@ def serve(
     loop: Annotated[bool, typer.Option("--loop", help="Replay video files when they end")] = False,
     pipeline: Annotated[bool, typer.Option(help="Run the cameras here (--no-pipeline: console only)")] = True,
     max_frames: Annotated[int | None, typer.Option(help="Stop each camera after N frames")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="Ray cluster address: show its camera actors live "
+                                            "(workers.ray_address; pip install 'watchnet[cluster]')")] = None,
 ) -> None:
     """Serve the operator's console on http://HOST:PORT/ and run the cameras beside it."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings(config, source)
+    overrides: dict[str, object] = {"workers": {"ray_address": ray}} if ray else {}
+    settings = load_settings(config, source, **overrides)
+    if settings.workers.ray_address and importlib.util.find_spec("ray") is None:
+        raise WatchnetError("Ray is not installed; install the extra: pip install 'watchnet[cluster]'")
     if demo:
         from watchnet.services.demo import DEMO_CAMERA, fetch_demo_video
 
         camera = DEMO_CAMERA.model_copy(update={"url": str(fetch_demo_video())})
         others = [c.model_dump() for c in settings.cameras if c.name != camera.name]
-        settings = load_settings(config, None, cameras=[*others, camera.model_dump()])
+        settings = load_settings(config, None, cameras=[*others, camera.model_dump()], **overrides)
         loop = True
     from watchnet.api.server import serve as run_server
     from watchnet.services import accounts
@@ -43,7 +51,13 @@ def serve(
     engine.dispose()
     shown = host or settings.api.host
     typer.echo(f"watchnet console on http://{shown}:{port or settings.api.port}/  (Ctrl-C stops)", err=True)
-    run_server(settings, host, port, pipeline=pipeline, loop=loop, max_frames=max_frames)
+    remote_frames = None
+    if settings.workers.ray_address:  # the cluster's cameras live; Ray is imported here only
+        from watchnet.runtime.cluster.live import RayFrames
+
+        address = settings.workers.ray_address
+        remote_frames = functools.partial(RayFrames.connect, address)
+    run_server(settings, host, port, pipeline=pipeline, loop=loop, max_frames=max_frames, remote_frames=remote_frames)
 
 
 def _first_admin(engine: object) -> None:

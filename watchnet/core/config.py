@@ -783,6 +783,8 @@ class WorkersConfig(BaseModel):
     stable_s: float = Field(default=60.0, gt=0, description="A worker up this long starts its back-off afresh")
     stop_grace_s: float = Field(default=8.0, gt=0, description="On stop, wait this long before killing a worker")
     event_poll_s: float = Field(default=0.2, gt=0, description="Event log poll interval on SQLite (PG: fallback)")
+    ray_address: str | None = Field(default=None, description="A Ray cluster (watchnet cluster up) whose camera "
+                                    "actors this console shows live, pulled on demand; needs watchnet[cluster]")
 
 
 class Settings(BaseSettings):

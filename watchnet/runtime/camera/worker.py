@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from watchnet.core.config import CameraConfig, Settings
-from watchnet.runtime.camera.live_shm import SlotWriter
+from watchnet.runtime.camera.live_shm import SlotFrame, SlotWriter
 
 log = logging.getLogger("watchnet.worker")
 
@@ -47,19 +47,31 @@ class WorkerSpec:
 
 
 class _Live:
-    """Writes each frame into its camera's slot, with the names of watchlist-matched tracks on it."""
+    """Keeps each camera's latest frame, with the names of watchlist-matched tracks on it: in its shared-memory
+    slot (``prefix``: a worker process, read by its console on the same machine), or in memory (``prefix``
+    None: a Ray camera actor, whose console on another machine asks for it with ``read`` only when someone
+    watches; the frame is kept by reference, so a frame nobody asks for costs nothing)."""
 
-    def __init__(self, settings: Settings, prefix: str) -> None:
+    def __init__(self, settings: Settings, prefix: str | None) -> None:
         from watchnet.services.live import LiveHub
 
         self.prefix = prefix
         self.names = LiveHub(settings.api)  # only its match bookkeeping (alerts, unbinding) is used here
         self.slots: dict[str, SlotWriter] = {}
+        self._latest: dict[str, tuple[int, Any, dict[int, str]]] = {}
+        # a restarted actor must not repeat a sequence number its console already holds: start from the clock
+        self._seq = time.time_ns() // 1000
         self._lock = threading.Lock()
 
     def publish(self, result: Any) -> None:
         self.names.publish(result)
         camera = result.frame.camera
+        if self.prefix is None:
+            names = self.names.names(camera)
+            with self._lock:
+                self._seq += 1
+                self._latest[camera] = (self._seq, result, names)
+            return
         tracked = result.tracked
         n = len(tracked)
         with self._lock:
@@ -72,6 +84,21 @@ class _Live:
                    tracked.tracker_id if tracked.tracker_id is not None else np.full(n, -1),
                    self.names.names(camera))
 
+    def read(self, camera: str, known_seq: int = -1) -> SlotFrame | None:
+        """The latest frame kept in memory, as a slot would give it; None before the first or if unchanged."""
+        with self._lock:
+            latest = self._latest.get(camera)
+        if latest is None or latest[0] == known_seq:
+            return None
+        seq, result, names = latest
+        tracked = result.tracked
+        n = len(tracked)
+        return SlotFrame(seq, result.frame.index, result.frame.timestamp, result.frame.image,
+                         np.asarray(tracked.xyxy, np.float32).reshape(-1, 4),
+                         np.asarray(tracked.class_id if tracked.class_id is not None else np.zeros(n), np.int32),
+                         np.asarray(tracked.tracker_id if tracked.tracker_id is not None else np.full(n, -1),
+                                    np.int32), dict(names))
+
     def slot_names(self) -> dict[str, str]:
         with self._lock:
             return {cam: slot.name for cam, slot in self.slots.items() if slot.name}
@@ -80,6 +107,8 @@ class _Live:
         with self._lock:
             for name in [c for c in self.slots if camera in (None, c)]:
                 self.slots.pop(name).close()
+            for name in [c for c in self._latest if camera in (None, c)]:
+                del self._latest[name]
 
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
@@ -114,7 +143,8 @@ class CameraHost:
     to the event log, not to sinks), live slots. Shared by worker processes and Ray camera actors."""
 
     def __init__(self, settings: Settings, cameras: list[CameraConfig], *, loop: bool = False,
-                 max_frames: int | None = None, slot_prefix: str | None = None, detector: Any = None) -> None:
+                 max_frames: int | None = None, slot_prefix: str | None = None, detector: Any = None,
+                 keep_latest: bool = False) -> None:
         from watchnet.runtime.runner import Runner, RunOptions
         from watchnet.services.analysis_setup import build_analysis
         from watchnet.services.container import build_services
@@ -126,7 +156,8 @@ class CameraHost:
         settings = settings.model_copy(update={"cameras": cameras,
                                                "linking": settings.linking.model_copy(update={"enabled": False})})
         self.engine = open_store(settings)
-        self.live = _Live(settings, slot_prefix) if slot_prefix else None
+        # live frames: a shared-memory slot per camera (``slot_prefix``) or the latest in memory (``keep_latest``)
+        self.live = _Live(settings, slot_prefix) if slot_prefix else _Live(settings, None) if keep_latest else None
         self.built: Any = None
         try:
             # the consoles hand the event log to the sinks (watchnet.services.dispatch): none here

@@ -6,6 +6,8 @@ camera, so a restart *is* the camera resuming (a new run in the store; what was 
 Why a detector per node: the cameras of a node send their frames to one model session that batches
 across cameras (``DetectorService`` inside a threaded actor), which is what a GPU needs; on a CPU node
 it keeps one ONNX session instead of one per camera. A camera finds its node's detector by name.
+Live views: a camera actor keeps its latest frame in memory and hands it out on ``read`` (a console's
+``RayFrames``, ``watchnet.runtime.cluster.live``), so frames cross the network only while someone watches.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from watchnet.core.config import CameraConfig, Settings
+from watchnet.runtime.camera.live_shm import SlotFrame
 
 NAMESPACE = "watchnet"
 CAMERA_RESOURCE = "watchnet_camera"
@@ -84,7 +87,8 @@ class _CameraActor:
         self.node = ray.get_runtime_context().get_node_id()
         self.started = time.time()
         detector = RemoteDetector(node_detector(settings_json)) if shared_detector else None
-        self.host = CameraHost(settings, [camera], loop=loop, detector=detector, max_frames=max_frames)
+        self.host = CameraHost(settings, [camera], loop=loop, detector=detector, max_frames=max_frames,
+                               keep_latest=True)
         self.thread = threading.Thread(target=self.host.runner.run, name=f"camera-{camera.name}", daemon=True)
         self.thread.start()
 
@@ -94,6 +98,14 @@ class _CameraActor:
         row.update(node=self.node, pid=os.getpid(), run_id=self.host.runner.run_id, actor_started=self.started,
                    cpu_s=sum(os.times()[:2]))
         return row
+
+    def read(self, camera: str, known_seq: int = -1) -> SlotFrame | None:
+        """The camera's latest frame with its boxes, track ids and watchlist names (what a worker's shared-memory
+        slot holds), or None before the first frame or if it is still ``known_seq``. Raw, not encoded: the
+        console draws, blurs for viewers and encodes it (``LiveHub``), so viewer blurring stays in one place;
+        only a watched camera's frames cross the network, one per console request."""
+        live = self.host.live
+        return live.read(camera, known_seq) if live is not None and camera == self.name else None
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         """End the camera (its live tracks are closed and written) and release the store."""
