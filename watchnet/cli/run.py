@@ -40,21 +40,35 @@ def print_alert(alert: Alert) -> None:
 
 
 def execute(settings: Settings, options: RunOptions) -> dict:
-    """Open the store and the detector, run all cameras, return the summary."""
+    """Open the store and the detector, run all cameras, return the summary.
+
+    Alerts reach the webhook/MQTT sinks through the store's event log, as in a console: this process's
+    ``SinkDispatcher`` shares each sink's cursor with every console's, so with or without consoles beside
+    this run (on the same store, with the same sinks) each event is handed to each sink exactly once."""
     from watchnet.services.analysis_setup import build_analysis
     from watchnet.services.container import build_services
+    from watchnet.services.dispatch import SinkDispatcher
 
     services = build_services(settings)
+    services.alerts.sinks_from_log = True
+    dispatcher = SinkDispatcher(services.engine, services.alerts.sinks, settings.workers.event_poll_s).start()
     detector = Detector.from_settings(settings)
     holder: list[Runner] = []
     analysis = build_analysis(services, run_id=lambda: holder[0].run_id if holder else None)
+
+    def alerted(alert: Alert) -> None:
+        print_alert(alert)
+        dispatcher.wake()
+
     runner = Runner(settings, detector, Recorder(services.engine), options, analyzers=analysis.analyzers,
-                    on_alert=print_alert)
+                    on_alert=alerted)
     holder.append(runner)
     try:
         summary = runner.run(progress=print_progress)
     finally:
         analysis.close()
+        dispatcher.close()  # what is left in the log for the sinks, then the sinks send what they queued
+        services.close()
     summary["database"] = public_url(settings.resolved_database_url)
     summary["snapshots"] = str(settings.snapshots_dir)
     if options.mot_dir:
