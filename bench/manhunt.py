@@ -55,7 +55,9 @@ import numpy as np
 from watchnet.core.config import Settings
 from watchnet.core.records import Alert
 from watchnet.runtime.runner import Runner
-from watchnet.services.watchlist import Watchlist, face_watch, read_photo_file
+from watchnet.services.analysis_setup import face_watch
+from watchnet.services.container import build_services
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -145,7 +147,7 @@ def one_run(settings: Settings, video: Path, offset: int, people: dict, detector
     watchlist = Watchlist(settings, engine, analyzer=analyzer, audit_log=None)
     roles, skipped = enrol_all(watchlist, {k: v for k, v in people.items() if k not in skip})
     camera = Settings.load(home=settings.home, cameras=[{"name": "stage", "url": str(video)}])
-    watch = face_watch(camera, engine, analyzer=analyzer)
+    watch = face_watch(build_services(camera, engine, faces=analyzer))
     frame_started: dict[int, float] = {}
     alerts: list[tuple[Alert, float]] = []
     started = time.perf_counter()

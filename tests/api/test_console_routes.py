@@ -10,7 +10,6 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from watchnet.api.backends import alert_manager
 from watchnet.core.records import Alert
 
 PETS = "tracking/pets09_s2l1/pets09_s2l1_view001_480x360_10fps.avi"
@@ -25,7 +24,7 @@ def test_alert_evidence(app: FastAPI, clients: dict[str, TestClient], shared_dat
     alert = Alert(subject_id=subject["id"], subject_name=subject["name"], kind="face", score=0.9, camera="ham",
                   track_id=3, timestamp=time.time(), frame_index=5, xyxy=(1.0, 2.0, 30.0, 40.0))
     embeddings = np.ones((1, 128), np.float32) / np.sqrt(128)
-    alert_id = alert_manager(app.state.watchnet).raise_alert(alert, embeddings, "dlib-resnet").id
+    alert_id = app.state.watchnet.services.alerts.raise_alert(alert, embeddings, "dlib-resnet").id
 
     ev = operator.get(f"/api/alerts/{alert_id}/evidence")
     assert ev.status_code == 200

@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import LiveServer
-from watchnet.api.backends import alert_manager
 from watchnet.core.records import Alert
 from watchnet.store import audit
 
@@ -81,7 +80,7 @@ def test_enrol_then_alert_flow(app: FastAPI, clients: dict[str, TestClient], ser
                           camera="ham", track_id=7, timestamp=time.time(), frame_index=42,
                           xyxy=(1.0, 2.0, 30.0, 40.0))
             embeddings = np.ones((2, 128), np.float32) / np.sqrt(128)
-            await asyncio.to_thread(alert_manager(state).raise_alert, alert, embeddings, "dlib-resnet")
+            await asyncio.to_thread(state.services.alerts.raise_alert, alert, embeddings, "dlib-resnet")
             received.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10)))
 
     asyncio.run(listen())
@@ -91,7 +90,7 @@ def test_enrol_then_alert_flow(app: FastAPI, clients: dict[str, TestClient], ser
     alert_id = message["alert"]["id"]
     again = Alert(subject_id=subject["id"], subject_name=subject["name"], kind="face", score=0.97, camera="ham",
                   track_id=8, timestamp=time.time(), frame_index=99, xyxy=(1.0, 2.0, 30.0, 40.0))
-    assert alert_manager(state).raise_alert(again).id == alert_id  # the same person again: one alert, updated
+    assert state.services.alerts.raise_alert(again).id == alert_id  # the same person again: one alert, updated
     grouped = clients["operator"].get(f"/api/alerts/{alert_id}").json()
     assert (grouped["matches"], grouped["track_ids"], grouped["score"]) == (2, [7, 8], 0.97)
     assert grouped["last_seen"] is not None and grouped["track_id"] == 8  # the best match's track and face

@@ -29,7 +29,8 @@ from watchnet.cli.export import app as export_cli
 from watchnet.core.config import Settings
 from watchnet.core.records import Alert, Face, Sighting
 from watchnet.services.alerts import AlertManager
-from watchnet.services.exports import ExportTools, export_alert, export_search
+from watchnet.services.container import build_services
+from watchnet.services.exports import Exports, ExportTools
 from watchnet.services.search import SearchQuery, SightingSearch
 from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store import audit
@@ -203,14 +204,15 @@ def decode(data: bytes) -> np.ndarray:
 def test_alert_export_blurs_bystanders(shared_data: Path, store: tuple[Settings, Engine], detector: Detector,
                                        tmp_path: Path) -> None:
     settings, engine = store
-    tools = ExportTools(settings)
-    alert_id, shot = raise_photo_alert(settings, engine, shared_data / FACES / "two_people.jpg", detector, tools.faces)
+    exports = build_services(settings, engine).exports
+    alert_id, shot = raise_photo_alert(settings, engine, shared_data / FACES / "two_people.jpg", detector,
+                                       exports.tools.faces)
     match, other = shot.faces[0], shot.faces[1]
     assert match is not None and other is not None
     crop = next(iter((settings.home / "alerts").rglob("*-face.jpg")))
 
     # unconfirmed: the machine's match is only a reading, so its face is blurred like the bystander's
-    unconfirmed = read_zip(_export_bytes(engine, settings, alert_id, tools))
+    unconfirmed = read_zip(_export_bytes(exports, alert_id))
     frame = decode(unconfirmed["frame.jpg"])
     for face in (match, other):
         assert sharpness(frame, face.xyxy) < sharpness(shot.image, face.xyxy) * SHARPNESS_DROP
@@ -221,7 +223,7 @@ def test_alert_export_blurs_bystanders(shared_data: Path, store: tuple[Settings,
     manager.confirm(alert_id, "op1")
     manager.confirm(alert_id, "op2")  # two people confirmed: the match's face is evidence now
     out = tmp_path / "out" / "alert.zip"
-    result = export_alert(engine, settings, alert_id, out, actor="op1", reason="case 17 evidence", tools=tools)
+    result = exports.alert(alert_id, out, actor="op1", reason="case 17 evidence")
     files = read_zip(out)
     assert set(files) == {"alert.json", "face.jpg", "frame.jpg"} and result.faces_blurred >= 1
     manifest = json.loads(files["alert.json"])
@@ -236,16 +238,16 @@ def test_alert_export_blurs_bystanders(shared_data: Path, store: tuple[Settings,
     assert entry.details["reason"] == "case 17 evidence" and entry.details["blur"] is True
     assert manifest["export"]["audit_id"] == entry.id
 
-    raw = export_alert(engine, settings, alert_id, tmp_path / "raw.zip", blur=False, actor="op1", reason="court copy")
+    raw = exports.alert(alert_id, tmp_path / "raw.zip", blur=False, actor="op1", reason="court copy")
     assert read_zip(tmp_path / "raw.zip")["frame.jpg"] == (shared_data / FACES / "two_people.jpg").read_bytes()
     assert raw.faces_blurred == 0 and audit.list_entries(engine, action="export.alert")[0].details["blur"] is False
 
     manager.dismiss(alert_id, "op2", note="not him")
-    dismissed = read_zip(_export_bytes(engine, settings, alert_id, tools))
+    dismissed = read_zip(_export_bytes(exports, alert_id))
     assert sharpness(decode(dismissed["frame.jpg"]), match.xyxy) < sharpness(shot.image, match.xyxy) * SHARPNESS_DROP
     _assert_blurred_whole(decode(dismissed["face.jpg"]), decode(crop.read_bytes()))
     with pytest.raises(Exception, match="audited"):
-        export_alert(engine, settings, alert_id, tmp_path / "x.zip", actor="op1", reason=" ")
+        exports.alert(alert_id, tmp_path / "x.zip", actor="op1", reason=" ")
 
 
 def _assert_blurred_whole(exported: np.ndarray, original: np.ndarray) -> None:
@@ -253,17 +255,17 @@ def _assert_blurred_whole(exported: np.ndarray, original: np.ndarray) -> None:
     assert sharpness(exported, whole) < sharpness(original, whole) * SHARPNESS_DROP
 
 
-def _export_bytes(engine: Engine, settings: Settings, alert_id: int, tools: ExportTools) -> bytes:
+def _export_bytes(exports: Exports, alert_id: int) -> bytes:
     buffer = io.BytesIO()
-    export_alert(engine, settings, alert_id, buffer, actor="op1", reason="after dismissal", tools=tools)
+    exports.alert(alert_id, buffer, actor="op1", reason="after dismissal")
     return buffer.getvalue()
 
 
 def test_search_export_blurs_anonymous_thumbnails(shared_data: Path, store: tuple[Settings, Engine],
                                                   detector: Detector, tmp_path: Path) -> None:
     settings, engine = store
-    tools = ExportTools(settings)
-    shot = scene(shared_data / FACES / "knn_examples/test/kit_with_rose.jpg", detector, tools.faces)
+    exports = build_services(settings, engine).exports
+    shot = scene(shared_data / FACES / "knn_examples/test/kit_with_rose.jpg", detector, exports.tools.faces)
     folder = settings.home / "thumbnails" / "cam"
     folder.mkdir(parents=True)
     now = datetime.now(UTC)
@@ -276,7 +278,7 @@ def test_search_export_blurs_anonymous_thumbnails(shared_data: Path, store: tupl
                                   first_seen=now - timedelta(seconds=30), last_seen=now - timedelta(seconds=10),
                                   thumbnail_path=str(path)))
     ids = SightingStore(engine, settings).write(sightings)
-    subject = enrol(settings, engine, shared_data / FACES, tools.faces)
+    subject = enrol(settings, engine, shared_data / FACES, exports.tools.faces)
     during = (now - timedelta(seconds=20)).timestamp()
     manager = AlertManager(engine)
     alert = Alert(subject_id=subject, subject_name="Subject B", kind="face", score=0.97, camera="cam", track_id=100,
@@ -285,14 +287,13 @@ def test_search_export_blurs_anonymous_thumbnails(shared_data: Path, store: tupl
     assert alert.id is not None
     unconfirmed = SightingSearch(engine, settings).search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
     buffer = io.BytesIO()
-    export_search(engine, settings, unconfirmed, {"cameras": ["cam"]}, buffer, actor="op1", reason="case 9",
-                  tools=tools)
+    exports.search(unconfirmed, {"cameras": ["cam"]}, buffer, actor="op1", reason="case 9")
     assert not any(r["watchlist_match"] for r in json.loads(read_zip(buffer.getvalue())["results.json"])["results"])
     manager.confirm(alert.id, "op1")
     manager.confirm(alert.id, "op2")  # only a match two people confirmed keeps its face in an export
     page = SightingSearch(engine, settings).search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
     out = tmp_path / "search.zip"
-    export_search(engine, settings, page, {"cameras": ["cam"]}, out, actor="op1", reason="case 9 export", tools=tools)
+    exports.search(page, {"cameras": ["cam"]}, out, actor="op1", reason="case 9 export")
     files = read_zip(out)
     manifest = json.loads(files["results.json"])
     rows = {r["id"]: r for r in manifest["results"]}

@@ -196,7 +196,8 @@ def test_confirmed_alert_faces_join_the_subject_and_the_change_is_audited(
 def test_changing_the_embedder_reembeds_kept_photos_on_load(
     fused: FaceAnalyzer, home: Path, tmp_path: Path, engine: sa.Engine, shared_data: Path,
 ) -> None:
-    from watchnet.services.watchlist import face_watch
+    from watchnet.services.analysis_setup import face_watch
+    from watchnet.services.container import build_services
 
     old = Settings.load(home=tmp_path / "home", faces={**PINNED, "embedder": "dlib-resnet"})
     subject = Watchlist(old, engine, FaceAnalyzer(old)).enrol(
@@ -204,7 +205,7 @@ def test_changing_the_embedder_reembeds_kept_photos_on_load(
     assert [p.model for p in subject.photos] == ["dlib-resnet"]
     assert len(GalleryIndex(engine, "fused", reload_s=3600)) == 1  # the subject is there, without fused vectors
     new = Settings.load(home=tmp_path / "home", faces=PINNED)
-    watch = face_watch(new, engine, analyzer=fused)  # what `watchnet run` and `serve` do on start
+    watch = face_watch(build_services(new, engine, faces=fused))  # what `watchnet run` and `serve` do on start
     assert [p.model for p in Watchlist(new, engine).get(subject.id).photos] == ["fused"]
     probe = centre_face(fused, photo(shared_data, ENROLMENT))
     assert probe.embedding is not None

@@ -21,7 +21,9 @@ import sqlalchemy as sa
 from watchnet.core.config import Settings
 from watchnet.core.records import Alert, AlertState
 from watchnet.runtime.runner import Runner
-from watchnet.services.watchlist import FaceWatch, Watchlist, face_watch, read_photo_file
+from watchnet.services.analysis_setup import FaceWatch, face_watch
+from watchnet.services.container import build_services
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -68,7 +70,7 @@ class CameraRun:
     ) -> tuple[list[Alert], FaceWatch]:
         camera = {"name": "stage", "url": str(video), "lat": 38.8977, "lon": -77.0365}
         settings = Settings.load(home=self.settings.home, cameras=[camera])
-        watch = face_watch(settings, self.engine, analyzer=self.analyzer)
+        watch = face_watch(build_services(settings, self.engine, faces=self.analyzer))
         alerts: list[Alert] = []
         runner = Runner(settings, self.detector, Recorder(self.engine), analyzers=watch.analyzers,
                         on_alert=alerts.append, on_result=(lambda r: on_result(r, watch)) if on_result else None)

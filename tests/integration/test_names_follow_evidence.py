@@ -21,8 +21,10 @@ import sqlalchemy as sa
 from watchnet.core.config import Settings
 from watchnet.core.records import Alert
 from watchnet.runtime.runner import Runner
+from watchnet.services.analysis_setup import face_watch
+from watchnet.services.container import build_services
 from watchnet.services.live import LiveHub
-from watchnet.services.watchlist import Watchlist, face_watch, read_photo_file
+from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -63,7 +65,7 @@ def test_no_track_spans_a_cut_and_no_one_else_is_ever_named(tmp_path: Path, shar
                 spans.setdefault(int(tid), []).append(result.frame.index)
 
     alerts: list[Alert] = []
-    watch = face_watch(settings, engine, analyzer=analyzer)
+    watch = face_watch(build_services(settings, engine, faces=analyzer))
 
     def on_alert(alert: Alert) -> None:
         hub.note_alert(alert)  # as `watchnet serve` does

@@ -20,7 +20,7 @@ from watchnet.services.accounts import Principal, resolve_session
 from watchnet.services.alerts import AlertManager
 from watchnet.services.bus import AlertBus
 from watchnet.services.container import Services
-from watchnet.services.exports import ExportTools
+from watchnet.services.exports import Exports
 from watchnet.services.linking.journeys import Journeys
 from watchnet.services.live import LiveHub
 from watchnet.services.search import SightingSearch
@@ -138,7 +138,7 @@ def get_search(request: Request) -> SightingSearch:
     return get_state(request).services.search
 
 
-def get_export_tools(request: Request) -> ExportTools:
+def get_exports(request: Request) -> Exports:
     return get_state(request).services.exports
 
 
@@ -155,5 +155,5 @@ LiveDep = Annotated[LiveHub, Depends(get_live)]
 AlertsDep = Annotated[AlertManager, Depends(get_alerts)]
 WatchlistDep = Annotated[Watchlist, Depends(get_watchlist)]
 SearchDep = Annotated[SightingSearch, Depends(get_search)]
-ExportToolsDep = Annotated[ExportTools, Depends(get_export_tools)]
+ExportsDep = Annotated[Exports, Depends(get_exports)]
 JourneysDep = Annotated[Journeys, Depends(get_journeys)]

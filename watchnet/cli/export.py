@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from watchnet.cli.common import friendly_errors, load_settings
-from watchnet.store.db import open_store
+from watchnet.cli.common import friendly_errors, open_services
 
 app = typer.Typer(help="Export evidence (alerts) as ZIP files, bystanders' faces blurred.", no_args_is_help=True)
 
@@ -34,10 +33,7 @@ def alert(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="watchnet YAML config")] = None,
 ) -> None:
     """Write the alert's JSON, face crop and frame (everyone but the match blurred) to one ZIP."""
-    from watchnet.services.exports import export_alert
-
-    settings = load_settings(config)
-    result = export_alert(open_store(settings), settings, alert_id, out, blur, actor=by, reason=reason)
+    result = open_services(config).exports.alert(alert_id, out, blur, actor=by, reason=reason)
     typer.echo(json.dumps({"zip": str(out), "files": result.files, "missing": result.missing,
                            "faces_blurred": result.faces_blurred, "heads_blurred": result.heads_blurred,
                            "audit_id": result.audit_id}, indent=2))

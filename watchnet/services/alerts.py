@@ -76,6 +76,14 @@ def _info(row: StoredAlert, decisions: list[DecisionInfo]) -> AlertInfo:
     return AlertInfo(row_to_alert(row), decisions, row.created_at, row.updated_at, dict(row.details or {}))
 
 
+def alert_info(store: AlertStore, alert_id: int) -> AlertInfo:
+    """One alert with its decision history, read without an ``AlertManager`` (no sinks, no bus)."""
+    found = store.get(alert_id)
+    if found is None:
+        raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
+    return _info(*found)
+
+
 class AlertManager:
     """Records, delivers and decides alerts. Thread-safe: camera threads raise, operators decide."""
 
@@ -244,12 +252,20 @@ class AlertManager:
         return self._after(alert_id, "close", user, {"note": note}, event_id)
 
     # --- reading --------------------------------------------------------------------------------
+    def decide(self, action: str, alert_id: int, actor: str, note: str = "", negative: bool = False) -> None:
+        """Apply one operator decision by name (``confirm``, ``dismiss``, ``close``): what the console sends."""
+        if action == "confirm":
+            self.confirm(alert_id, actor, note=note)
+        elif action == "dismiss":
+            self.dismiss(alert_id, actor, add_negative=negative, note=note)
+        elif action == "close":
+            self.close(alert_id, actor, note=note)
+        else:
+            raise InputError(f"unknown alert action {action!r}; use confirm, dismiss or close")
+
     def get(self, alert_id: int) -> AlertInfo:
         """One alert with its decision history."""
-        found = self.store.get(alert_id)
-        if found is None:
-            raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
-        return _info(*found)
+        return alert_info(self.store, alert_id)
 
     def list_alerts(
         self, *, state: AlertState | str | None = None, subject_id: int | None = None, camera: str | None = None,

@@ -9,18 +9,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import supervision as sv
 
-from watchnet.core.config import CameraConfig
+from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Alert, Frame, Track
 from watchnet.services.alerts import AlertManager
 from watchnet.services.container import Services
-from watchnet.services.watchlist import FaceWatch, Watchlist, face_watch
+from watchnet.services.watchlist import Watchlist
 from watchnet.store.sightings import SightingStore, SightingWriter
+from watchnet.store.vectors import GalleryIndex
 from watchnet.vision.analysis.age_gender import AgeGenderEstimator
 from watchnet.vision.analysis.describe import DescribeAnalyzer, HotPlate
+from watchnet.vision.analysis.face_tracks import FaceTrackAnalyzer
+from watchnet.vision.analysis.faces import FaceAnalyzer
 from watchnet.vision.analysis.plates import PlateReader
 from watchnet.vision.analysis.reid import ReidEmbedder
 from watchnet.vision.pipeline import TrackAnalyzer
@@ -43,8 +46,7 @@ def build_analysis(services: Services, run_id: Callable[[], int | None]) -> Anal
     through ``services`` reaches the cameras' gallery at once.
     """
     settings, engine = services.settings, services.engine
-    watch = face_watch(settings, engine, manager=services.alerts, analyzer=services.faces)
-    services.on_watchlist_change(lambda _action, _subject: watch.index.reload())
+    watch = face_watch(services)
     writer = SightingWriter(SightingStore(engine, settings), run_id) if settings.search.describe else None
     hotlist = _Hotlist(services.watchlist, settings.watchlist.reload_s)
     # One plate reader and one age/gender estimator (when switched on) for all cameras.
@@ -70,6 +72,45 @@ def build_analysis(services: Services, run_id: Callable[[], int | None]) -> Anal
         watch.close()
 
     return Analysis(analyzers, watch, close)
+
+
+@dataclass(slots=True)
+class FaceWatch:
+    """What a run needs to match faces against the watchlist: one gallery, one face model, one manager."""
+
+    settings: Settings
+    index: GalleryIndex
+    analyzer: FaceAnalyzer
+    manager: AlertManager
+    trackers: list[FaceTrackAnalyzer] = field(default_factory=list)
+
+    def analyzers(self, camera: CameraConfig) -> list[TrackAnalyzer]:
+        """The ``Runner(analyzers=...)`` factory: one ``FaceTrackAnalyzer`` per camera."""
+        tracker = FaceTrackAnalyzer(self.settings, self.analyzer, self.index, self.manager, camera)
+        self.trackers.append(tracker)
+        return [tracker]
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush the alert sinks (webhooks, MQTT)."""
+        self.manager.shutdown(timeout)
+
+
+def face_watch(services: Services) -> FaceWatch:
+    """Wire the gallery, the face model and the alert manager of ``services`` for a run.
+
+    A watchlist change made through ``services`` and a dismissal with ``add_negative`` made through its
+    manager reload the gallery at once; changes from other processes (CLI, API) are picked up within
+    ``watchlist.reload_s``.
+    """
+    settings = services.settings
+    analyzer = services.faces
+    # photos enrolled under another embedder get this one's vectors first, or they would silently not match
+    services.watchlist.reembed()
+    index = GalleryIndex(services.engine, settings.faces.embedder, settings.watchlist.reload_s)
+    manager = services.alerts
+    manager.on_negative(lambda _subject: index.reload())
+    services.on_watchlist_change(lambda _action, _subject: index.reload())
+    return FaceWatch(settings, index, analyzer, manager)
 
 
 class _Hotlist:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from watchnet.core.config import Settings
 from watchnet.services.alerts import AlertManager
 from watchnet.services.bus import AlertBus
-from watchnet.services.exports import ExportTools
+from watchnet.services.exports import Exports, ExportTools
 from watchnet.services.linking.journeys import Journeys
 from watchnet.services.search import SightingSearch
 from watchnet.services.watchlist import Watchlist
@@ -71,9 +71,9 @@ class Services:
         return self._once("search", lambda: SightingSearch(self.engine, self.settings, faces=self._faces))
 
     @property
-    def exports(self) -> ExportTools:
-        """The models exports need (person and face detectors), loaded on first export."""
-        return self._once("exports", lambda: ExportTools(self.settings))
+    def exports(self) -> Exports:
+        """Evidence exports (their models, a person and a face detector, load on the first export)."""
+        return self._once("exports", lambda: Exports(self.engine, self.settings, ExportTools(self.settings)))
 
     @property
     def faces(self) -> FaceAnalyzer:

@@ -33,8 +33,9 @@ from watchnet import __version__
 from watchnet.core.config import ExportsConfig, Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import AlertState
-from watchnet.services.alerts import AlertManager
+from watchnet.services.alerts import alert_info
 from watchnet.store import audit
+from watchnet.store.alerts import AlertStore
 from watchnet.store.db import Engine
 from watchnet.store.search_queries import confirmed_face_alerts
 from watchnet.vision.analysis.blur import Box, blur_non_matches, blur_region, iou
@@ -89,83 +90,94 @@ class ExportResult:
     audit_id: int | None = None
 
 
-def export_alert(
-    engine: Engine, settings: Settings, alert_id: int, out: Path | IO[bytes], blur: bool = True, *,
-    actor: str, reason: str, tools: ExportTools | None = None,
-) -> ExportResult:
-    """Write ``alert.json``, ``face.jpg`` (the match) and ``frame.jpg`` (non-matches blurred) to a ZIP."""
-    _require(actor, reason)
-    info = AlertManager(engine, audit_log=None).get(alert_id)
-    alert = info.alert
-    tools = tools or ExportTools(settings)
-    result = ExportResult()
-    is_match = alert.kind == "face" and alert.state in CONFIRMED
-    pictures: dict[str, bytes] = {}
-    crop = _read(settings, alert.crop_path)
-    if crop is not None:
-        if blur and not is_match:
-            image = _decode(crop)
-            blur_region(image, (0.0, 0.0, float(image.shape[1]), float(image.shape[0])), settings.exports.blur_cells)
-            crop, result.faces_blurred = _encode(image, settings.alerts.jpeg_quality), 1
-        pictures["face.jpg"] = crop
-    elif alert.crop_path:
-        result.missing.append("face.jpg")
-    frame = _read(settings, alert.snapshot_path)
-    if frame is not None:
-        if blur:
-            image = _decode(frame)
-            keep = alert.xyxy if is_match else None  # an unconfirmed match is blurred like the rest
-            _blur_snapshot(image, keep, alert.track_id, settings.exports, tools, result)
-            frame = _encode(image, settings.alerts.jpeg_quality)
-        pictures["frame.jpg"] = frame
-    elif alert.snapshot_path:
-        result.missing.append("frame.jpg")
-    body = info.as_dict()
-    body.pop("crop_path", None)
-    body.pop("snapshot_path", None)
-    details = {"reason": reason, "blur": blur, "treated_as_match": is_match, "files": sorted(pictures),
-               "missing": result.missing, "faces_blurred": result.faces_blurred,
-               "heads_blurred": result.heads_blurred}
-    result.audit_id = audit.record(engine, actor, "export.alert", f"alert:{alert_id}", details)
-    manifest = {"alert": body, "export": _stamp(actor, result, details), "files": _hashes(pictures)}
-    result.files = _write_zip(out, "alert.json", manifest, pictures)
-    return result
+class Exports:
+    """Evidence exports as ZIP files: one alert, or one page of search results; each audited with who, why,
+    and whether faces were blurred. Non-matches' faces are blurred unless ``blur`` is false (``None``: the
+    site's ``exports.blur_faces``); a match's face stays only once two people confirmed it."""
+
+    def __init__(self, engine: Engine, settings: Settings, tools: ExportTools) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.tools = tools
+
+    def alert(self, alert_id: int, out: Path | IO[bytes], blur: bool | None = None, *, actor: str,
+              reason: str) -> ExportResult:
+        """Write ``alert.json``, ``face.jpg`` (the match) and ``frame.jpg`` (non-matches blurred) to a ZIP."""
+        _require(actor, reason)
+        engine, settings, tools = self.engine, self.settings, self.tools
+        blur = settings.exports.blur_faces if blur is None else blur
+        info = alert_info(AlertStore(engine), alert_id)
+        alert = info.alert
+        result = ExportResult()
+        is_match = alert.kind == "face" and alert.state in CONFIRMED
+        pictures: dict[str, bytes] = {}
+        crop = _read(settings, alert.crop_path)
+        if crop is not None:
+            if blur and not is_match:
+                image = _decode(crop)
+                whole = (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+                blur_region(image, whole, settings.exports.blur_cells)
+                crop, result.faces_blurred = _encode(image, settings.alerts.jpeg_quality), 1
+            pictures["face.jpg"] = crop
+        elif alert.crop_path:
+            result.missing.append("face.jpg")
+        frame = _read(settings, alert.snapshot_path)
+        if frame is not None:
+            if blur:
+                image = _decode(frame)
+                keep = alert.xyxy if is_match else None  # an unconfirmed match is blurred like the rest
+                _blur_snapshot(image, keep, alert.track_id, settings.exports, tools, result)
+                frame = _encode(image, settings.alerts.jpeg_quality)
+            pictures["frame.jpg"] = frame
+        elif alert.snapshot_path:
+            result.missing.append("frame.jpg")
+        body = info.as_dict()
+        body.pop("crop_path", None)
+        body.pop("snapshot_path", None)
+        details = {"reason": reason, "blur": blur, "treated_as_match": is_match, "files": sorted(pictures),
+                   "missing": result.missing, "faces_blurred": result.faces_blurred,
+                   "heads_blurred": result.heads_blurred}
+        result.audit_id = audit.record(engine, actor, "export.alert", f"alert:{alert_id}", details)
+        manifest = {"alert": body, "export": _stamp(actor, result, details), "files": _hashes(pictures)}
+        result.files = _write_zip(out, "alert.json", manifest, pictures)
+        return result
 
 
-def export_search(
-    engine: Engine, settings: Settings, page: SearchPage, query: dict[str, Any], out: Path | IO[bytes],
-    blur: bool = True, *, actor: str, reason: str, tools: ExportTools | None = None,
-) -> ExportResult:
-    """Write ``results.json`` and ``thumbnails/<id>.jpg`` (non-matches blurred) for one page of results."""
-    _require(actor, reason)
-    tools = tools or ExportTools(settings)
-    result = ExportResult()
-    matches = _matching(engine, page.results)
-    pictures: dict[str, bytes] = {}
-    rows = []
-    for found in page.results:
-        row = found.as_dict()
-        row.pop("thumbnail_path", None)
-        name = f"thumbnails/{found.id:08d}.jpg"
-        data = _read(settings, found.thumbnail_path)
-        if data is not None:
-            if blur and found.id not in matches:
-                image = _decode(data)
-                _blur_thumbnail(image, found.label, settings.exports, tools, result)
-                data = _encode(image, settings.alerts.jpeg_quality)
-            pictures[name] = data
-        elif found.thumbnail_path:
-            result.missing.append(name)
-        rows.append({**row, "thumbnail": name if data is not None else None, "watchlist_match": found.id in matches})
-    details = {"reason": reason, "blur": blur, "query": query, "results": len(rows), "search_audit_id": page.audit_id,
-               "missing": len(result.missing), "faces_blurred": result.faces_blurred,
-               "heads_blurred": result.heads_blurred}
-    result.audit_id = audit.record(engine, actor, "export.search", "sightings", details)
-    manifest = {"query": query, "total": page.total, "limit": page.limit, "offset": page.offset,
-                "notes": list(page.notes), "results": rows, "export": _stamp(actor, result, details),
-                "files": _hashes(pictures)}
-    result.files = _write_zip(out, "results.json", manifest, pictures)
-    return result
+    def search(self, page: SearchPage, query: dict[str, Any], out: Path | IO[bytes], blur: bool | None = None, *,
+               actor: str, reason: str) -> ExportResult:
+        """Write ``results.json`` and ``thumbnails/<id>.jpg`` (non-matches blurred) for one page of results."""
+        _require(actor, reason)
+        engine, settings, tools = self.engine, self.settings, self.tools
+        blur = settings.exports.blur_faces if blur is None else blur
+        result = ExportResult()
+        matches = _matching(engine, page.results)
+        pictures: dict[str, bytes] = {}
+        rows = []
+        for found in page.results:
+            row = found.as_dict()
+            row.pop("thumbnail_path", None)
+            name = f"thumbnails/{found.id:08d}.jpg"
+            data = _read(settings, found.thumbnail_path)
+            if data is not None:
+                if blur and found.id not in matches:
+                    image = _decode(data)
+                    _blur_thumbnail(image, found.label, settings.exports, tools, result)
+                    data = _encode(image, settings.alerts.jpeg_quality)
+                pictures[name] = data
+            elif found.thumbnail_path:
+                result.missing.append(name)
+            rows.append({**row, "thumbnail": name if data is not None else None,
+                         "watchlist_match": found.id in matches})
+        details = {"reason": reason, "blur": blur, "query": query, "results": len(rows),
+                   "search_audit_id": page.audit_id,
+                   "missing": len(result.missing), "faces_blurred": result.faces_blurred,
+                   "heads_blurred": result.heads_blurred}
+        result.audit_id = audit.record(engine, actor, "export.search", "sightings", details)
+        manifest = {"query": query, "total": page.total, "limit": page.limit, "offset": page.offset,
+                    "notes": list(page.notes), "results": rows, "export": _stamp(actor, result, details),
+                    "files": _hashes(pictures)}
+        result.files = _write_zip(out, "results.json", manifest, pictures)
+        return result
 
 
 def _blur_snapshot(image: np.ndarray, match: tuple[float, ...] | None, track_id: int, cfg: ExportsConfig,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,26 +25,23 @@ from typing import Any
 import cv2
 import numpy as np
 
-from watchnet.core.config import CameraConfig, Settings
+from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.matching import template
 from watchnet.core.records import Face
-from watchnet.services.alerts import AlertManager
-from watchnet.services.bus import AlertBus
 from watchnet.store import audit
 from watchnet.store import subjects as repo
+from watchnet.store.alerts import AlertStore
 from watchnet.store.db import Connection, Engine, write_transaction
 from watchnet.store.schema_watchlist import SUBJECT_KINDS
 from watchnet.store.subjects import Photo, SubjectInfo, bump_version
-from watchnet.store.vectors import GalleryIndex, from_bytes
-from watchnet.vision.analysis.face_tracks import FaceTrackAnalyzer, face_crop
+from watchnet.store.vectors import from_bytes
+from watchnet.vision.analysis.face_tracks import face_crop
 from watchnet.vision.analysis.faces import FaceAnalyzer
 from watchnet.vision.photos import PhotoBytes, PhotoLimits, decode_photo, read_photo_file
-from watchnet.vision.pipeline import TrackAnalyzer
 
 __all__ = [
-    "CheckedPhoto", "FaceWatch", "Photo", "PhotoBytes", "PhotoInput", "SubjectInfo", "Watchlist", "face_watch",
-    "read_photo_file",
+    "CheckedPhoto", "Photo", "PhotoBytes", "PhotoInput", "SubjectInfo", "Watchlist", "read_photo_file",
 ]
 #: A photo handed to the watchlist: its bytes, or bytes with the name its sender knows it by (for messages).
 PhotoInput = PhotoBytes | bytes
@@ -269,7 +266,7 @@ class Watchlist:
         Audited as ``watchlist.add_alert_faces``.
         """
         by = _required(by, "by (who adds the faces)")
-        found = AlertManager(self.engine, audit_log=None).store.get(alert_id)
+        found = AlertStore(self.engine).get(alert_id)
         if found is None:
             raise InputError(f"no alert with id {alert_id}; list the alerts to find its id")
         row = found[0]
@@ -470,46 +467,3 @@ def _future(when: datetime | None) -> datetime | None:
 
 def _jsonable(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
-
-
-@dataclass(slots=True)
-class FaceWatch:
-    """What a run needs to match faces against the watchlist: one gallery, one face model, one manager."""
-
-    settings: Settings
-    index: GalleryIndex
-    analyzer: FaceAnalyzer
-    manager: AlertManager
-    trackers: list[FaceTrackAnalyzer] = field(default_factory=list)
-
-    def analyzers(self, camera: CameraConfig) -> list[TrackAnalyzer]:
-        """The ``Runner(analyzers=...)`` factory: one ``FaceTrackAnalyzer`` per camera."""
-        tracker = FaceTrackAnalyzer(self.settings, self.analyzer, self.index, self.manager, camera)
-        self.trackers.append(tracker)
-        return [tracker]
-
-    def watchlist(self) -> Watchlist:
-        """A ``Watchlist`` on the same store whose changes reach this gallery at once (not after reload_s)."""
-        return Watchlist(self.settings, self.index.engine, self.analyzer, on_change=lambda _a, _s: self.index.reload())
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Flush the alert sinks (webhooks, MQTT)."""
-        self.manager.shutdown(timeout)
-
-
-def face_watch(
-    settings: Settings, engine: Engine, bus: AlertBus | None = None, *, manager: AlertManager | None = None,
-    analyzer: FaceAnalyzer | None = None,
-) -> FaceWatch:
-    """Wire the gallery, the face model and the alert manager (sinks from ``settings.alerts``) for a run.
-
-    A dismissal with ``add_negative`` made through this manager reloads the gallery at once; changes from
-    other processes (CLI, API) are picked up within ``watchlist.reload_s``.
-    """
-    analyzer = analyzer or FaceAnalyzer(settings)
-    # photos enrolled under another embedder get this one's vectors first, or they would silently not match
-    Watchlist(settings, engine, analyzer).reembed()
-    index = GalleryIndex(engine, settings.faces.embedder, settings.watchlist.reload_s)
-    manager = manager or AlertManager.from_settings(settings, engine, bus)
-    manager.on_negative(lambda _subject: index.reload())
-    return FaceWatch(settings, index, analyzer, manager)

@@ -10,6 +10,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from watchnet.store.journeys import journeys_of
 from watchnet.store.schema import Camera
 from watchnet.store.schema_sightings import SightingRecord
 from watchnet.store.schema_watchlist import SubjectPhoto
@@ -52,3 +53,9 @@ def alert_sightings(engine: Engine, camera: str, track_ids: list[int], first: da
     with engine.connect() as conn:
         return [TrackSighting(int(r.id), int(r.track_id), r.first_seen, r.last_seen, bool(r.thumbnail_path))
                 for r in conn.execute(query).all()]
+
+
+def linked_journeys(engine: Engine, sighting_ids: list[int]) -> dict[int, int]:
+    """sighting id -> journey id for those of an alert's sightings that the linker joined to a journey."""
+    with engine.connect() as conn:
+        return journeys_of(conn, sighting_ids)

@@ -13,26 +13,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
+from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api.backends import decide
 from watchnet.api.bus_socket import follow_bus
 from watchnet.api.deps import (
     CAN_OPERATE,
     CAN_READ_ALERTS,
     AlertReader,
+    EngineDep,
+    JourneysDep,
     OperatorUser,
-    get_state,
+    SettingsDep,
+    StateDep,
     require,
 )
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
 from watchnet.api.state import ApiState
+from watchnet.core.config import Settings
 from watchnet.core.records import Alert
+from watchnet.services.accounts import Principal
 from watchnet.services.sinks.base import alert_json
+from watchnet.store import evidence as store
 from watchnet.store.alerts import AlertFilter, AlertStore, StoredAlert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
@@ -90,14 +95,14 @@ class DismissIn(DecisionIn):
     negative: bool = Field(default=False, description="Keep the face as a negative example of the subject")
 
 
-def alert_out(state: ApiState, row: StoredAlert, confirmations: int, decisions: list[DecisionOut] | None = None,
+def alert_out(settings: Settings, row: StoredAlert, confirmations: int, decisions: list[DecisionOut] | None = None,
               ) -> AlertOut:
     """The stored alert as the API shows it: picture URLs instead of server paths, the group filled in."""
     return AlertOut(
         id=row.id, subject_id=row.subject_id, subject_name=row.subject_name, kind=row.kind,
         score=round(float(row.score), 4), camera=row.camera, lat=row.lat, lon=row.lon,
         track_id=row.track_id, at=row.at, state=row.state, confirmations=confirmations,
-        confirmations_needed=state.settings.alerts.confirmations,
+        confirmations_needed=settings.alerts.confirmations,
         crop=f"/api/alerts/{row.id}/crop.jpg" if row.crop_path else None,
         snapshot=f"/api/alerts/{row.id}/snapshot.jpg" if row.snapshot_path else None, decisions=decisions,
         matches=row.matches or 1, last_seen=row.last_seen or row.at,
@@ -106,18 +111,20 @@ def alert_out(state: ApiState, row: StoredAlert, confirmations: int, decisions: 
 
 
 def load_alert(state: ApiState, alert: Id, with_decisions: bool = True) -> AlertOut:
+    """The alert as the API shows it, or 404."""
     found = AlertStore(state.engine).get(alert, by_time=True)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
     row, history = found
     decisions = [DecisionOut.model_validate(d, from_attributes=True) for d in history]
     confirmations = len({d.actor for d in decisions if d.action == "confirm"})
-    return alert_out(state, row, confirmations, decisions if with_decisions else None)
+    return alert_out(state.settings, row, confirmations, decisions if with_decisions else None)
 
 
 @router.get("", response_model=AlertPage)
 def alerts(
-    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
     state_: str | None = Query(None, alias="state", pattern=STATES),
     camera: str | None = Query(None, max_length=64),
     subject_id: int | None = Query(None, ge=1, le=2**62),
@@ -127,25 +134,23 @@ def alerts(
     offset: int = Query(0, ge=0, le=10**7),
 ) -> AlertPage:
     """Alerts matching every filter, newest first."""
-    state = get_state(request)
     where = AlertFilter(state=state_ or None, subject_id=subject_id or None, camera=camera or None, since=since,
                         until=until)
-    store = AlertStore(state.engine)
+    store = AlertStore(engine)
     total = store.count(where)
     rows = store.page(where, limit=limit, offset=offset)
     counts = store.confirmations([r.id for r in rows])
     return AlertPage(total=total, limit=limit, offset=offset,
-                     items=[alert_out(state, r, counts.get(r.id, 0)) for r in rows])
+                     items=[alert_out(settings, r, counts.get(r.id, 0)) for r in rows])
 
 
 @router.get("/{alert}", response_model=AlertOut, responses={404: {}})
-def alert(alert: Id, request: Request) -> AlertOut:
+def alert(alert: Id, state: StateDep) -> AlertOut:
     """One alert with every decision taken on it."""
-    return load_alert(get_state(request), alert)
+    return load_alert(state, alert)
 
 
-def _picture(request: Request, alert: Id, column: Literal["crop_path", "snapshot_path"]) -> FileResponse:
-    state = get_state(request)
+def _picture(state: ApiState, alert: Id, column: Literal["crop_path", "snapshot_path"]) -> FileResponse:
     found = AlertStore(state.engine).pictures(alert, column)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
@@ -153,15 +158,15 @@ def _picture(request: Request, alert: Id, column: Literal["crop_path", "snapshot
 
 
 @router.get("/{alert}/crop.jpg", response_class=FileResponse, responses={404: {}})
-def crop(alert: Id, request: Request) -> FileResponse:
+def crop(alert: Id, state: StateDep) -> FileResponse:
     """The face crop that matched."""
-    return _picture(request, alert, "crop_path")
+    return _picture(state, alert, "crop_path")
 
 
 @router.get("/{alert}/snapshot.jpg", response_class=FileResponse, responses={404: {}})
-def snapshot(alert: Id, request: Request) -> FileResponse:
+def snapshot(alert: Id, state: StateDep) -> FileResponse:
     """The whole frame at the match (operators see it as recorded)."""
-    return _picture(request, alert, "snapshot_path")
+    return _picture(state, alert, "snapshot_path")
 
 
 class EvidenceTrack(BaseModel):
@@ -181,15 +186,9 @@ class EvidenceOut(BaseModel):
 
 
 @router.get("/{alert}/evidence", response_model=EvidenceOut, responses={404: {}})
-def evidence(alert: Id, request: Request, user: AlertReader) -> EvidenceOut:
+def evidence(alert: Id, user: AlertReader, state: StateDep, journeys: JourneysDep) -> EvidenceOut:
     """Everything the decision view shows side by side: the alert, the subject's enrolled photos, the
     stored crops of every grouped track and, for operators, the journey across cameras (audited)."""
-    from watchnet.core.errors import WatchnetError
-    from watchnet.services.linking import forensic
-    from watchnet.store import evidence as store
-    from watchnet.store import journeys as repo
-
-    state = get_state(request)
     out = load_alert(state, alert)
     photos = [f"/api/watchlist/photos/{p}/face.jpg" for p in
               (store.subject_photo_ids(state.engine, out.subject_id) if out.subject_id else [])]
@@ -202,47 +201,38 @@ def evidence(alert: Id, request: Request, user: AlertReader) -> EvidenceOut:
     if user.role not in CAN_OPERATE:
         note = "journeys are shown to operators"
     elif found:
-        with state.engine.connect() as conn:
-            linked = repo.journeys_of(conn, [s.id for s in found])
-        if linked:
-            sighting = next(s.id for s in found if s.id in linked)
-            try:
-                journey = forensic.journey(state.engine, state.settings, actor=user.name,
-                                           reason=f"alert {alert} decision view", sighting_id=sighting)
-                note = ""
-            except WatchnetError as exc:
-                note = str(exc)
-        else:
-            note = "not linked to other cameras (yet)"
+        journey, note = journeys.of_sightings([s.id for s in found], actor=user.name,
+                                              reason=f"alert {alert} decision view")
     return EvidenceOut(alert=out, photos=photos, tracks=tracks, journey=journey, journey_note=note)
 
 
-async def _decide(request: Request, alert: Id, action: str, user: Any, note: str, negative: bool = False) -> AlertOut:
-    state = get_state(request)
+async def _decide(state: ApiState, alert: Id, action: str, user: Principal, note: str, negative: bool = False,
+                  ) -> AlertOut:
     await run_in_threadpool(load_alert, state, alert, False)  # 404 before anything else
-    await run_in_threadpool(decide, state, action, alert, user.name, note, negative)  # publishes the update
+    # the manager enforces the rules, audits and publishes the update
+    await run_in_threadpool(state.services.alerts.decide, action, alert, user.name, note, negative)
     return await run_in_threadpool(load_alert, state, alert)
 
 
 @router.post("/{alert}/confirm", response_model=AlertOut, responses={404: {}, 409: {}},
              dependencies=[Depends(require(*CAN_OPERATE))])
-async def confirm(alert: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> AlertOut:
+async def confirm(alert: Id, user: OperatorUser, state: StateDep, body: DecisionIn | None = None) -> AlertOut:
     """Confirm the match; it becomes confirmed once enough distinct users did (default two)."""
-    return await _decide(request, alert, "confirm", user, body.note if body else "")
+    return await _decide(state, alert, "confirm", user, body.note if body else "")
 
 
 @router.post("/{alert}/dismiss", response_model=AlertOut, responses={404: {}, 409: {}},
              dependencies=[Depends(require(*CAN_OPERATE))])
-async def dismiss(alert: Id, request: Request, user: OperatorUser, body: DismissIn | None = None) -> AlertOut:
+async def dismiss(alert: Id, user: OperatorUser, state: StateDep, body: DismissIn | None = None) -> AlertOut:
     """Reject the match (a false alarm); with ``negative`` the face vetoes future look-alike matches."""
-    return await _decide(request, alert, "dismiss", user, body.note if body else "", bool(body and body.negative))
+    return await _decide(state, alert, "dismiss", user, body.note if body else "", bool(body and body.negative))
 
 
 @router.post("/{alert}/close", response_model=AlertOut, responses={404: {}, 409: {}},
              dependencies=[Depends(require(*CAN_OPERATE))])
-async def close(alert: Id, request: Request, user: OperatorUser, body: DecisionIn | None = None) -> AlertOut:
+async def close(alert: Id, user: OperatorUser, state: StateDep, body: DecisionIn | None = None) -> AlertOut:
     """Close a handled alert."""
-    return await _decide(request, alert, "close", user, body.note if body else "")
+    return await _decide(state, alert, "close", user, body.note if body else "")
 
 
 def live_message(alert: Alert) -> dict[str, Any]:

@@ -19,18 +19,15 @@ from watchnet.api.deps import (
     CAN_OPERATE,
     CAN_READ_ALERTS,
     AlertReader,
-    EngineDep,
-    ExportToolsDep,
+    ExportsDep,
     OperatorUser,
     SearchDep,
-    SettingsDep,
     StateDep,
     require,
 )
 from watchnet.api.routes.alerts import load_alert
 from watchnet.api.routes.search import SearchIn
 from watchnet.api.schemas import Id
-from watchnet.services.exports import export_alert, export_search
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 _ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
@@ -47,22 +44,20 @@ def _zip(data: bytes, name: str) -> Response:
 
 @router.get("/alerts/{alert}/export.zip", response_class=Response, responses={**_ZIP, 404: {}})
 def alert_export(
-    alert: Id, user: AlertReader, state: StateDep, tools: ExportToolsDep,
+    alert: Id, user: AlertReader, state: StateDep, exports: ExportsDep,
     reason: str = Query(min_length=3, max_length=500, description="Why you export (audited)"),
     blur: bool | None = Query(None, description="Blur non-matches' faces; default: exports.blur_faces"),
 ) -> Response:
     """The alert's JSON, its face crop and its frame with everyone but the match blurred, as one ZIP."""
     load_alert(state, alert, with_decisions=False)  # 404 for an unknown alert
     buffer = io.BytesIO()
-    export_alert(state.engine, state.settings, alert, buffer, state.settings.exports.blur_faces if blur is None
-                 else blur, actor=user.name, reason=reason, tools=tools)
+    exports.alert(alert, buffer, blur, actor=user.name, reason=reason)
     return _zip(buffer.getvalue(), f"watchnet-alert-{alert}.zip")
 
 
 @router.post("/search/export.zip", response_class=Response, responses={**_ZIP, 400: {}},
              dependencies=[Depends(require(*CAN_OPERATE))])
-def search_export(body: SearchExportIn, user: OperatorUser, settings: SettingsDep, engine: EngineDep,
-                  searcher: SearchDep, tools: ExportToolsDep) -> Response:
+def search_export(body: SearchExportIn, user: OperatorUser, searcher: SearchDep, exports: ExportsDep) -> Response:
     """Run the search (audited as a search) and export its page: JSON and thumbnails, non-matches blurred."""
     from watchnet.services.search import SearchQuery
 
@@ -73,7 +68,5 @@ def search_export(body: SearchExportIn, user: OperatorUser, settings: SettingsDe
     )
     page = searcher.search(query, actor=user.name, reason=body.reason)
     buffer = io.BytesIO()
-    blur = settings.exports.blur_faces if body.blur is None else body.blur
-    export_search(engine, settings, page, query.describe(), buffer, blur, actor=user.name,
-                  reason=body.reason, tools=tools)
+    exports.search(page, query.describe(), buffer, body.blur, actor=user.name, reason=body.reason)
     return _zip(buffer.getvalue(), "watchnet-search.zip")

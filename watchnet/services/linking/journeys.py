@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from watchnet.core.config import Settings
+from watchnet.core.errors import WatchnetError
 from watchnet.services.linking import forensic
 from watchnet.services.linking.follow import FollowDesk
 from watchnet.services.linking.linker import Linker
 from watchnet.store import journeys as repo
 from watchnet.store.db import Engine
+from watchnet.store.evidence import linked_journeys
 
 
 class Journeys:
@@ -30,6 +32,17 @@ class Journeys:
         """The journey holding a sighting (or with an id): hops, links with their evidence, map trail."""
         return forensic.journey(self.engine, self.settings, actor=actor, reason=reason, sighting_id=sighting_id,
                                 journey_id=journey_id)
+
+    def of_sightings(self, sighting_ids: list[int], *, actor: str, reason: str) -> tuple[dict[str, Any] | None, str]:
+        """The journey of the first of these sightings that is linked, or None and why not (for a person)."""
+        linked = linked_journeys(self.engine, sighting_ids)
+        if not linked:
+            return None, "not linked to other cameras (yet)"
+        sighting = next(s for s in sighting_ids if s in linked)
+        try:
+            return self.journey(actor=actor, reason=reason, sighting_id=sighting), ""
+        except WatchnetError as exc:
+            return None, str(exc)
 
     def follows(self, *, active: bool = True, limit: int = 50) -> list[dict[str, Any]]:
         """Follows with their live trail, last known camera and time, and predicted next cameras."""
