@@ -15,18 +15,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api.deps import CAN_OPERATE, OperatorUser, get_state, require
+from watchnet.api.deps import CAN_OPERATE, OperatorUser, SettingsDep, WatchlistDep, require
 from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
-from watchnet.api.state import ApiState
 from watchnet.api.uploads import photo_refused, read_upload
 from watchnet.core.errors import InputError
-from watchnet.services.watchlist import PhotoBytes, SubjectInfo
+from watchnet.services.watchlist import PhotoBytes, SubjectInfo, Watchlist
 from watchnet.vision.photos import PhotoError
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"], dependencies=[Depends(require(*CAN_OPERATE))])
@@ -81,11 +80,6 @@ class SubjectUpdate(Strict):
     active: bool | None = None
 
 
-def watchlist(state: ApiState) -> Any:
-    """The process's ``Watchlist`` (its face models load on the first enrolment)."""
-    return state.services.watchlist
-
-
 def subject_out(info: SubjectInfo) -> SubjectOut:
     return SubjectOut.model_validate(info, from_attributes=True)
 
@@ -101,23 +95,24 @@ def _checked(call: Callable[[], _T]) -> _T:
         raise photo_refused(exc) from None
 
 
-def _get(state: ApiState, subject: Id) -> Any:
+def _get(watchlist: Watchlist, subject: Id) -> SubjectInfo:
     try:
-        return watchlist(state).get(subject)
+        return watchlist.get(subject)
     except InputError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
 
 @router.get("/subjects", response_model=list[SubjectOut])
-def subjects(request: Request, active: bool | None = None) -> list[SubjectOut]:
+def subjects(watchlist: WatchlistDep, active: bool | None = None) -> list[SubjectOut]:
     """Subjects, newest first (never their embeddings)."""
-    return [subject_out(s) for s in watchlist(get_state(request)).list_subjects(active=active)]
+    return [subject_out(s) for s in watchlist.list_subjects(active=active)]
 
 
 @router.post("/subjects", response_model=SubjectOut, status_code=201, responses={400: {}, 413: {}, 415: {}})
 async def enrol(
-    request: Request,
     user: OperatorUser,
+    watchlist: WatchlistDep,
+    settings: SettingsDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
     photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one clear face")],
     reason: Annotated[str, Form(min_length=3, max_length=2000, description="Why this person is enrolled")],
@@ -126,56 +121,52 @@ async def enrol(
     face_index: Annotated[int | None, Form(ge=0, le=100)] = None,
 ) -> SubjectOut:
     """Enrol a subject from one photo (audited)."""
-    state = get_state(request)
-    data = await read_upload(photo, state.settings.api.max_upload_bytes)
+    data = await read_upload(photo, settings.api.max_upload_bytes)
 
     def run() -> SubjectInfo:
-        return watchlist(state).enrol(name, [PhotoBytes(data)], by=user.name, reason=reason, case_ref=case_ref,
-                                      expires_at=expires_at, face_index=face_index)
+        return watchlist.enrol(name, [PhotoBytes(data)], by=user.name, reason=reason, case_ref=case_ref,
+                               expires_at=expires_at, face_index=face_index)
 
     return subject_out(await run_in_threadpool(_checked, run))
 
 
 @router.get("/subjects/{subject}", response_model=SubjectOut, responses={404: {}})
-def subject(subject: Id, request: Request) -> SubjectOut:
-    return subject_out(_get(get_state(request), subject))
+def subject(subject: Id, watchlist: WatchlistDep) -> SubjectOut:
+    return subject_out(_get(watchlist, subject))
 
 
 @router.patch("/subjects/{subject}", response_model=SubjectOut, responses={404: {}})
-def update_subject(subject: Id, body: SubjectUpdate, request: Request, user: OperatorUser) -> SubjectOut:
+def update_subject(subject: Id, body: SubjectUpdate, user: OperatorUser, watchlist: WatchlistDep) -> SubjectOut:
     """Change name, reason, case, expiry or active flag (audited)."""
-    state = get_state(request)
-    _get(state, subject)
+    _get(watchlist, subject)
     changes: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"clear_expiry"})
     if body.clear_expiry:
         changes["expires_at"] = None
     if not changes:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "nothing to change: give at least one field")
-    return subject_out(watchlist(state).update(subject, by=user.name, **changes))
+    return subject_out(watchlist.update(subject, by=user.name, **changes))
 
 
 @router.delete("/subjects/{subject}", status_code=204, response_class=Response, responses={404: {}})
-def remove_subject(subject: Id, request: Request, user: OperatorUser) -> Response:
+def remove_subject(subject: Id, user: OperatorUser, watchlist: WatchlistDep) -> Response:
     """Remove a subject with its photos; past alerts keep the name (audited)."""
-    state = get_state(request)
-    _get(state, subject)
-    watchlist(state).remove(subject, by=user.name)
+    _get(watchlist, subject)
+    watchlist.remove(subject, by=user.name)
     return Response(status_code=204)
 
 
 @router.post("/subjects/{subject}/photos", response_model=SubjectOut, responses={400: {}, 404: {}, 413: {}, 415: {}})
 async def add_photo(
-    subject: Id, request: Request, user: OperatorUser,
+    subject: Id, user: OperatorUser, watchlist: WatchlistDep, settings: SettingsDep,
     photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one clear face")],
     face_index: Annotated[int | None, Form(ge=0, le=100)] = None,
 ) -> SubjectOut:
     """Add another reference photo (audited)."""
-    state = get_state(request)
-    data = await read_upload(photo, state.settings.api.max_upload_bytes)
-    _get(state, subject)
+    data = await read_upload(photo, settings.api.max_upload_bytes)
+    _get(watchlist, subject)
 
     def run() -> SubjectInfo:
-        return watchlist(state).add_photo(subject, PhotoBytes(data), by=user.name, face_index=face_index)
+        return watchlist.add_photo(subject, PhotoBytes(data), by=user.name, face_index=face_index)
 
     return subject_out(await run_in_threadpool(_checked, run))
 
@@ -188,18 +179,16 @@ class NegativeOut(BaseModel):
 @router.post("/subjects/{subject}/negatives", response_model=NegativeOut, status_code=201,
              responses={400: {}, 404: {}, 413: {}, 415: {}})
 async def add_negative(
-    subject: Id, request: Request, user: OperatorUser,
+    subject: Id, user: OperatorUser, watchlist: WatchlistDep, settings: SettingsDep,
     photo: Annotated[UploadFile, File(description="A face that is NOT this subject")],
     face_index: Annotated[int | None, Form(ge=0, le=100)] = None,
 ) -> NegativeOut:
     """Record a look-alike as a negative example: it vetoes matches closer to it than to the subject."""
-    state = get_state(request)
-    data = await read_upload(photo, state.settings.api.max_upload_bytes)
-    _get(state, subject)
+    data = await read_upload(photo, settings.api.max_upload_bytes)
+    _get(watchlist, subject)
 
     def run() -> int:
-        return int(watchlist(state).add_negative_photo(subject, PhotoBytes(data), by=user.name,
-                                                       face_index=face_index))
+        return int(watchlist.add_negative_photo(subject, PhotoBytes(data), by=user.name, face_index=face_index))
 
     return NegativeOut(id=await run_in_threadpool(_checked, run), subject_id=subject)
 
@@ -209,15 +198,13 @@ class AlertFacesIn(Strict):
 
 
 @router.post("/subjects/{subject}/alert-faces", response_model=SubjectOut, responses={400: {}, 404: {}})
-def add_alert_faces(subject: Id, body: AlertFacesIn, request: Request, user: OperatorUser) -> SubjectOut:
+def add_alert_faces(subject: Id, body: AlertFacesIn, user: OperatorUser, watchlist: WatchlistDep) -> SubjectOut:
     """Add a confirmed alert's track faces to the subject as one more reference (audited)."""
-    state = get_state(request)
-    _get(state, subject)
-    return subject_out(watchlist(state).add_alert_faces(body.alert_id, by=user.name, subject_id=subject))
+    _get(watchlist, subject)
+    return subject_out(watchlist.add_alert_faces(body.alert_id, by=user.name, subject_id=subject))
 
 
 @router.get("/photos/{photo}/face.jpg", response_class=FileResponse, responses={404: {}})
-def photo_face(photo: Id, request: Request) -> FileResponse:
+def photo_face(photo: Id, watchlist: WatchlistDep, settings: SettingsDep) -> FileResponse:
     """The face crop of a reference photo."""
-    state = get_state(request)
-    return picture(state.settings, watchlist(state).photo_crop_path(photo), f"photo {photo}")
+    return picture(settings, watchlist.photo_crop_path(photo), f"photo {photo}")
