@@ -6,8 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from watchnet.api.deps import SESSION_COOKIE, AnyUser, client_address, get_state, token_of
+from watchnet.api.deps import SESSION_COOKIE, AnyUser, StateDep, client_address, token_of
 from watchnet.api.schemas import Credentials, LoginOut, TokenOut, UserOut
+from watchnet.api.state import ApiState
 from watchnet.services import accounts
 from watchnet.store import audit
 
@@ -15,8 +16,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/token"})
 
 
-async def _check(request: Request, body: Credentials) -> accounts.Principal:
-    state = get_state(request)
+async def _check(state: ApiState, request: Request, body: Credentials) -> accounts.Principal:
     address = client_address(request)
     wait = state.limiter.retry_after(body.username, address)
     if wait > 0:
@@ -34,10 +34,9 @@ async def _check(request: Request, body: Credentials) -> accounts.Principal:
 
 
 @router.post("/login", response_model=LoginOut, responses={401: {}, 429: {}})
-async def login(body: Credentials, request: Request, response: Response) -> LoginOut:
+async def login(body: Credentials, request: Request, response: Response, state: StateDep) -> LoginOut:
     """Start a dashboard session: sets the session cookie."""
-    user = await _check(request, body)
-    state = get_state(request)
+    user = await _check(state, request, body)
     ttl = state.settings.api.session_ttl_s
     token, expires = await run_in_threadpool(accounts.create_session, state.engine, user, "session", ttl,
                                              client_address(request))
@@ -49,10 +48,9 @@ async def login(body: Credentials, request: Request, response: Response) -> Logi
 
 
 @router.post("/token", response_model=TokenOut, responses={401: {}, 429: {}})
-async def token(body: Credentials, request: Request) -> TokenOut:
+async def token(body: Credentials, request: Request, state: StateDep) -> TokenOut:
     """A bearer token for scripts and Prometheus (``Authorization: Bearer ...``), same lifetime as a session."""
-    user = await _check(request, body)
-    state = get_state(request)
+    user = await _check(state, request, body)
     secret, expires = await run_in_threadpool(accounts.create_session, state.engine, user, "token",
                                               state.settings.api.session_ttl_s, client_address(request))
     await run_in_threadpool(audit.record, state.engine, user.name, "login", user.name,
@@ -61,9 +59,8 @@ async def token(body: Credentials, request: Request) -> TokenOut:
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-def logout(request: Request, user: AnyUser) -> Response:
+def logout(request: Request, user: AnyUser, state: StateDep) -> Response:
     """End this session (or revoke this bearer token) and clear the cookie."""
-    state = get_state(request)
     secret = token_of(request)
     if secret:
         accounts.revoke_session(state.engine, secret)
