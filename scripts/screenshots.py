@@ -131,6 +131,18 @@ def shoot(url: str, out: Path, alert_id: int) -> list[Path]:
                         page.click("#timeline-subject-form button[type=submit]")
                         with contextlib.suppress(Exception):
                             page.wait_for_selector("#timeline-axis", timeout=20_000)
+                    if name == "camera-settings":  # the editor, with a privacy mask and a line drawn (not saved)
+                        with contextlib.suppress(Exception):
+                            page.click("button[data-settings]")
+                            page.wait_for_function("() => document.querySelector('#set-frame').naturalWidth > 0",
+                                                   timeout=30_000)
+                            page.fill("#shape-points", "0.02,0.05 0.3,0.05 0.3,0.35 0.02,0.35")
+                            page.click("#shape-add-typed")
+                            page.select_option("#shape-kind", "line")
+                            page.fill("#shape-name", "door")
+                            page.fill("#shape-points", "0.55,0.85 0.95,0.8")
+                            page.click("#shape-add-typed")
+                            page.locator("#cam-settings").scroll_into_view_if_needed()
                     if name == "live":
                         with contextlib.suppress(Exception):
                             page.wait_for_function(
@@ -149,8 +161,9 @@ def _pages_for(user: str, alert_id: int) -> list[tuple[str, str, str]]:
                 ("watchlist", "#/watchlist", "#subjects"), ("search", "#/search", "#search-form"),
                 ("map", "#/map", "#map"), ("follow", "#/follow", "#follow-form"),
                 ("timeline", "#/timeline", "#timeline-subject-form"), ("stats", "#/stats", "section")]
-    return [("cameras", "#/cameras", "#camera-table tbody tr"), ("audit", "#/audit", "#audit-table tbody tr"),
-            ("users", "#/users", "table")]
+    return [("cameras", "#/cameras", "#camera-table tbody tr"),
+            ("camera-settings", "#/cameras", "#camera-table button[data-settings]"),
+            ("audit", "#/audit", "#audit-table tbody tr"), ("users", "#/users", "table")]
 
 
 def _snap(page: Any, out: Path, name: str, size: str) -> Path:

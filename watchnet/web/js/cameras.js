@@ -1,7 +1,9 @@
 // Cameras (admins): the list with state and error, add / edit / remove, "test connection" before saving
 // (the server opens the URL as a camera would), and placing a camera by clicking on the map.
-// Saving touches only that camera; the others go on (the server's runner restarts just the one).
+// Saving touches only that camera; the others go on (the server's runner restarts just the one). "Settings"
+// opens a camera's editor (camera_settings.js): zones, lines and privacy masks drawn on its frame, fps cap, etc.
 import { api } from "./api.js";
+import { settingsEditor } from "./camera_settings.js";
 import { clear, h, svg, toast } from "./dom.js";
 import { background, projector } from "./map.js";
 
@@ -36,7 +38,8 @@ export async function enter(root) {
   const form = h("form", { class: "card", id: "cam-form" }, title,
     h("div", { class: "toolbar" }, field("Name", name), field("Stream URL", url), field("Latitude", lat), field("Longitude", lon, "or click on the map")),
     h("div", { class: "actions" }, test, save, cancel), result,
-    h("p", { class: "muted" }, "Frame-rate caps, zones, lines and the detection area are set in the configuration file (camera fps_cap, zones, lines, roi); the console does not edit them yet."));
+    h("p", { class: "muted" }, "Zones, lines, privacy masks, the fps cap and detection settings: the Settings button of a camera."));
+  const settingsBox = h("div", { id: "cam-settings-box" });
   const marker = svg("g", { id: "cam-marker" });
   const mapBox = h("div", { class: "map-wrap small", id: "cam-map-box" });
 
@@ -87,6 +90,13 @@ export async function enter(root) {
     url.focus();
   }
 
+  function openSettings(cam) {
+    const editor = settingsEditor(cam, () => load());
+    clear(settingsBox).append(editor);
+    editor.scrollIntoView({ block: "start" });
+    editor.querySelector("#shape-kind").focus();
+  }
+
   let config = null;
   async function load() {
     const [cams, map] = await Promise.all([api("/api/cameras"), api("/api/map")]);
@@ -101,6 +111,7 @@ export async function enter(root) {
         h("td", {}, cam.lat === null || cam.lat === undefined ? "not placed" : `${cam.lat.toFixed(5)}, ${cam.lon.toFixed(5)}`),
         h("td", {}, h("div", { class: "actions" },
           h("button", { type: "button", "data-edit": cam.name, onclick: () => edit(cam) }, "Edit"),
+          h("button", { type: "button", "data-settings": cam.name, onclick: () => openSettings(cam) }, "Settings"),
           h("button", { type: "button", class: "danger", "data-remove": cam.name, onclick: () => remove(cam) }, "Remove")))))));
     drawMap();
   }
@@ -127,7 +138,7 @@ export async function enter(root) {
     mapBox.append(h("p", { class: "muted" }, "Click on the map to set the camera's position."), drawing);
   }
 
-  root.append(h("div", { class: "toolbar" }, h("h2", {}, "Cameras")), h("div", { class: "table-wrap" }, table), h("div", { class: "two cams-edit" }, form, mapBox));
+  root.append(h("div", { class: "toolbar" }, h("h2", {}, "Cameras")), h("div", { class: "table-wrap" }, table), settingsBox, h("div", { class: "two cams-edit" }, form, mapBox));
   await load();
 }
 
