@@ -60,6 +60,7 @@ __all__ = [  # Engine and Connection are re-exported: the layers above name the 
     "migrate",
     "open_store",
     "public_url",
+    "read_connection",
     "session_factory",
     "write_transaction",
 ]
@@ -334,6 +335,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for a group of repository reads; services use it instead of reaching for SQLAlchemy."""
+    with engine.connect() as conn:
+        yield conn
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
