@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TextIO
 
 from watchnet.store import journeys as repo
-from watchnet.store.db import Engine
+from watchnet.store.db import Engine, read_connection
 
 
 def _boxes(path: list[list[float]], interpolate: bool) -> Iterator[tuple[int, float, float, float, float]]:
@@ -35,7 +35,7 @@ def _boxes(path: list[list[float]], interpolate: bool) -> Iterator[tuple[int, fl
 def rows(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
          min_cameras: int = 1, interpolate: bool = True) -> tuple[list[tuple[float, ...]], dict[str, int]]:
     """The export's rows (sorted by camera, frame, object) and the camera name -> id mapping."""
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         members = repo.all_journey_members(conn, since, until)
         cams_of: dict[int, set[str]] = {}
         for m in members:

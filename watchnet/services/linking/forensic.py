@@ -15,7 +15,7 @@ from watchnet.core.errors import InputError
 from watchnet.services.linking.topology import Topology
 from watchnet.store import audit
 from watchnet.store import journeys as repo
-from watchnet.store.db import Engine
+from watchnet.store.db import Engine, read_connection
 
 
 def _link_json(row: Any) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def journey(engine: Engine, settings: Settings, *, actor: str, reason: str, sigh
     actor, reason = (actor or "").strip(), (reason or "").strip()
     if not actor or not reason:
         raise InputError("journey queries are audited: give who asks (--by) and why (--reason)")
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         if journey_id is None:
             if sighting_id is None:
                 raise InputError("give a sighting id or a journey id")
@@ -81,7 +81,7 @@ def journey(engine: Engine, settings: Settings, *, actor: str, reason: str, sigh
 
 def follow_view(engine: Engine, settings: Settings, follow_id: int) -> dict[str, Any]:
     """A follow's timeline (hops), last known camera and time, and predicted next cameras."""
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         follow = repo.follow_row(conn, follow_id)
         if follow is None:
             raise InputError(f"no follow with id {follow_id}")
