@@ -29,7 +29,7 @@ from watchnet.services.linking.linker import Joined
 from watchnet.services.linking.topology import Topology
 from watchnet.store import audit, outbox
 from watchnet.store import journeys as repo
-from watchnet.store.db import Connection, Engine
+from watchnet.store.db import Connection, Engine, read_connection, write_transaction
 
 log = logging.getLogger("watchnet.follow")
 EVENT = "journey.followed"
@@ -151,25 +151,23 @@ class FollowDesk:
             raise InputError("say who follows (--by USER): every follow is recorded with its author")
         if not reason:
             raise InputError("give a reason to follow (--reason TEXT): every follow is audited with its reason")
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                journey = repo.journey_of(conn, sighting_id)
-                if journey is None:
-                    raise InputError(f"sighting {sighting_id} is not linked yet (or does not exist); "
-                                     "the linker takes about a second after a track ends, try again")
-                existing = repo.follow_for_alert(conn, alert_id) if alert_id is not None else None
-                if existing is not None:
-                    return {"follow": int(existing.id), "journey": journey, "started": False}
-                follow_id = repo.insert_follow(conn, journey, sighting_id, alert_id, reason, by)
-                follow = repo.follow_row(conn, follow_id)
-                origin = repo.sightings_by_id(conn, [sighting_id])[0]
-                for m in repo.members(conn, journey):
-                    if m.first_seen >= origin.first_seen:
-                        info = repo.sightings_by_id(conn, [m.sighting_id])[0]
-                        link = repo.link_into(conn, m.sighting_id) if m.sighting_id != sighting_id else None
-                        self._hop(conn, follow, info, None if link is None else float(link.score),
-                                  {} if link is None else dict(link.evidence or {}))
+        with write_transaction(self.engine) as conn:
+            journey = repo.journey_of(conn, sighting_id)
+            if journey is None:
+                raise InputError(f"sighting {sighting_id} is not linked yet (or does not exist); "
+                                 "the linker takes about a second after a track ends, try again")
+            existing = repo.follow_for_alert(conn, alert_id) if alert_id is not None else None
+            if existing is not None:
+                return {"follow": int(existing.id), "journey": journey, "started": False}
+            follow_id = repo.insert_follow(conn, journey, sighting_id, alert_id, reason, by)
+            follow = repo.follow_row(conn, follow_id)
+            origin = repo.sightings_by_id(conn, [sighting_id])[0]
+            for m in repo.members(conn, journey):
+                if m.first_seen >= origin.first_seen:
+                    info = repo.sightings_by_id(conn, [m.sighting_id])[0]
+                    link = repo.link_into(conn, m.sighting_id) if m.sighting_id != sighting_id else None
+                    self._hop(conn, follow, info, None if link is None else float(link.score),
+                              {} if link is None else dict(link.evidence or {}))
         self.flush()
         audit.record(self.engine, by, "journey.follow", f"sighting:{sighting_id}",
                      {"follow": follow_id, "journey": journey, "alert": alert_id, "reason": reason})
@@ -179,12 +177,10 @@ class FollowDesk:
         by = (by or "").strip()
         if not by:
             raise InputError("say who stops the follow (--by USER)")
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                if repo.follow_row(conn, follow_id) is None:
-                    raise InputError(f"no follow with id {follow_id}; list the follows to find its id")
-                repo.stop_follow(conn, follow_id)
+        with write_transaction(self.engine) as conn:
+            if repo.follow_row(conn, follow_id) is None:
+                raise InputError(f"no follow with id {follow_id}; list the follows to find its id")
+            repo.stop_follow(conn, follow_id)
         audit.record(self.engine, by, "journey.unfollow", f"follow:{follow_id}", {"reason": reason})
         return {"follow": follow_id, "active": False}
 
@@ -194,7 +190,7 @@ class FollowDesk:
         An alert whose sighting is not written yet (its track is still on camera) waits in memory and
         is retried on every call for up to ``linking.alert_wait_s``, without holding up later alerts.
         """
-        with self.engine.connect() as conn:
+        with read_connection(self.engine) as conn:
             after = repo.position(conn, ALERT_CURSOR)
             fresh = [a for a in repo.alerts_after(conn, after) if a.kind in FOLLOWED_KINDS]
             newest = max([after, *(int(a.id) for a in repo.alerts_after(conn, after))])
@@ -203,7 +199,7 @@ class FollowDesk:
         for alert in self._pending + fresh:
             if alert.state == "dismissed":
                 continue
-            with self.engine.connect() as conn:
+            with read_connection(self.engine) as conn:
                 sighting = repo.sighting_for_track(conn, alert.camera, int(alert.track_id), alert.at,
                                                    self.settings.linking.overlap_slack_s)
                 linked = sighting is not None and repo.journey_of(conn, sighting) is not None
@@ -214,8 +210,6 @@ class FollowDesk:
                 waiting.append(alert)
         self._pending = waiting
         if newest != after:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    repo.set_position(conn, ALERT_CURSOR, newest)
+            with write_transaction(self.engine) as conn:
+                repo.set_position(conn, ALERT_CURSOR, newest)
         return started
