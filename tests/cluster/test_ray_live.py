@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -113,6 +114,13 @@ def test_a_console_shows_a_camera_running_on_another_node(
         assert reconciler.reconcile()["added"] == ["north"]
         waiting.until(lambda: reconciler.status()["north"].get("frames", 0) > 0, "the camera to run", WAIT_S)
         assert reconciler.status()["north"]["node"] == second.node_id  # on the other node, not this one's
+
+        def running_logged() -> list[dict[str, Any]]:  # the camera's state, written by its actor to the event log
+            states = admin.get("/api/eventlog", params={"topic": "camera"}).json()
+            return [e for e in states if e.get("event") == "camera.state" and e["state"] == "running"]
+
+        waiting.until(running_logged, "the actor's camera.state event", WAIT_S)
+        assert running_logged()[0]["camera"] == "north" and running_logged()[0]["node"] == second.node_id
 
         def people_on_screen() -> bool:
             got = admin.get(SNAPSHOT)

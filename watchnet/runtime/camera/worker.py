@@ -29,6 +29,7 @@ import numpy as np
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.runtime.camera.live_shm import SlotFrame, SlotWriter
+from watchnet.runtime.camera.states import CameraStates
 
 log = logging.getLogger("watchnet.worker")
 
@@ -144,7 +145,7 @@ class CameraHost:
 
     def __init__(self, settings: Settings, cameras: list[CameraConfig], *, loop: bool = False,
                  max_frames: int | None = None, slot_prefix: str | None = None, detector: Any = None,
-                 keep_latest: bool = False) -> None:
+                 keep_latest: bool = False, origin: dict[str, Any] | None = None) -> None:
         from watchnet.runtime.runner import Runner, RunOptions
         from watchnet.services.analysis_setup import build_analysis
         from watchnet.services.container import build_services
@@ -159,6 +160,7 @@ class CameraHost:
         # live frames: a shared-memory slot per camera (``slot_prefix``) or the latest in memory (``keep_latest``)
         self.live = _Live(settings, slot_prefix) if slot_prefix else _Live(settings, None) if keep_latest else None
         self.built: Any = None
+        self.states: CameraStates | None = None
         try:
             # the consoles hand the event log to the sinks (watchnet.services.dispatch): none here
             services = build_services(settings, self.engine, deliver_to_sinks=False)
@@ -170,12 +172,19 @@ class CameraHost:
                 RunOptions(max_frames=max_frames, loop=loop), on_result=live.publish if live else None,
                 analyzers=self.built.analyzers, on_alert=live.names.note_alert if live else None, keep_alive=True)
             holder.append(self.runner)
+            # each camera's state changes (connecting, running, reconnecting, ended, ...) into the event log
+            runner = self.runner
+            self.states = CameraStates(self.engine, lambda: runner.stats,
+                                       {"pid": os.getpid(), **(origin or {})}).start()
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        """After the run: flush sightings, release the slots and the store."""
+        """After the run: log the cameras' last states, flush sightings, release the slots and the store."""
+        if self.states is not None:
+            self.states.close()
+            self.states = None
         if self.built is not None:
             self.built.close()
             self.built = None
@@ -186,7 +195,8 @@ class CameraHost:
 
 def _run(spec: WorkerSpec, settings: Settings, conn: Connection, state: dict[str, Any], stop: threading.Event) -> None:
     cameras = [CameraConfig.model_validate_json(c) for c in spec.cameras_json]
-    host = CameraHost(settings, cameras, loop=spec.loop, max_frames=spec.max_frames, slot_prefix=spec.slot_prefix)
+    host = CameraHost(settings, cameras, loop=spec.loop, max_frames=spec.max_frames, slot_prefix=spec.slot_prefix,
+                      origin={"worker": spec.worker_id, "node": spec.node})
     state["live"] = host.live
     runner = state["runner"] = host.runner
     try:

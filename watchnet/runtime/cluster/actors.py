@@ -88,7 +88,7 @@ class _CameraActor:
         self.started = time.time()
         detector = RemoteDetector(node_detector(settings_json)) if shared_detector else None
         self.host = CameraHost(settings, [camera], loop=loop, detector=detector, max_frames=max_frames,
-                               keep_latest=True)
+                               keep_latest=True, origin={"node": self.node, "actor": camera_actor_name(camera.name)})
         self.thread = threading.Thread(target=self.host.runner.run, name=f"camera-{camera.name}", daemon=True)
         self.thread.start()
 
