@@ -736,6 +736,12 @@ class LinkingConfig(BaseModel):
     learn_min_links: int = Field(default=5, ge=1, description="Confirmed links a camera pair needs before its "
                                  "learned transit histogram replaces the declared window")
     alert_wait_s: float = Field(default=600.0, gt=0, description="How long an alert waits for its track's sighting")
+    provisional_after_s: float = Field(
+        default=1.0, ge=0, description="Seconds a track must run before its sighting is written early "
+        "(provisional, linked and followed while the person is still in view; updated in place when the "
+        "track ends). 0: only when the track ends")
+    provisional_min_crops: int = Field(default=3, ge=1, description="Described crops a track needs before "
+                                       "its provisional sighting is written")
 
 
 class ReidConfig(BaseModel):

@@ -140,6 +140,9 @@ class Sighting:
     appearance_embedding: np.ndarray | None = None
     thumbnail_path: str | None = None
     reid_embedding: np.ndarray | None = None  # L2-normalised; dot product = linker appearance similarity
+    # written while its track still runs (``linking.provisional_after_s``): the track's final sighting
+    # later updates that same row instead of adding a second one
+    provisional: bool = False
 
 
 class AlertState(enum.StrEnum):

@@ -69,6 +69,7 @@ class SightingInfo:
     lat: float | None = None
     lon: float | None = None
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    provisional: bool = False  # written while its track still ran; the final evidence will update it
 
 
 def _sighting_query() -> sa.Select[Any]:
@@ -76,14 +77,15 @@ def _sighting_query() -> sa.Select[Any]:
     return sa.select(
         s.c.id, _cameras.c.name.label("camera"), s.c.label, s.c.first_seen, s.c.last_seen, s.c.run_id,
         s.c.track_id, s.c.upper_colour, s.c.lower_colour, s.c.vehicle_colour, s.c.plate_key, _cameras.c.lat,
-        _cameras.c.lon,
+        _cameras.c.lon, s.c.attributes,
     ).join(_cameras, _cameras.c.id == s.c.camera_id)
 
 
 def _infos(conn: Connection, rows: Sequence[Any]) -> list[SightingInfo]:
     infos = [
         SightingInfo(int(r.id), r.camera, r.label, r.first_seen, r.last_seen, r.run_id, int(r.track_id),
-                     r.upper_colour, r.lower_colour, r.vehicle_colour, r.plate_key, r.lat, r.lon)
+                     r.upper_colour, r.lower_colour, r.vehicle_colour, r.plate_key, r.lat, r.lon,
+                     provisional=_is_provisional(r.attributes))
         for r in rows
     ]
     if infos:
@@ -95,6 +97,26 @@ def _infos(conn: Connection, rows: Sequence[Any]) -> list[SightingInfo]:
         for sid, kind, blob in found:
             by_id[int(sid)].vectors[kind] = vector_from_bytes(blob)
     return infos
+
+
+def _is_provisional(attributes: Any) -> bool:
+    return isinstance(attributes, dict) and bool(attributes.get("provisional"))
+
+
+def still_provisional(conn: Connection, ids: Iterable[int]) -> dict[int, bool]:
+    """sighting id -> whether it is still provisional, for those of the given ids that still exist."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(_sightings.c.id, _sightings.c.attributes).where(_sightings.c.id.in_(wanted)))
+    return {int(i): _is_provisional(a) for i, a in rows}
+
+
+def provisional_ids(conn: Connection, after_id: int, upto_id: int) -> list[int]:
+    """Ids in ``(after_id, upto_id]`` still provisional: what a restarted linker must watch again."""
+    rows = conn.execute(sa.select(_sightings.c.id, _sightings.c.attributes)
+                        .where(_sightings.c.id > after_id, _sightings.c.id <= upto_id))
+    return [int(i) for i, a in rows if _is_provisional(a)]
 
 
 def new_sightings(conn: Connection, after_id: int, limit: int) -> list[SightingInfo]:
@@ -193,6 +215,15 @@ def add_member(conn: Connection, journey_id: int, sighting: SightingInfo) -> Non
     _refresh_span(conn, journey_id)
 
 
+def refresh_member(conn: Connection, sighting: SightingInfo) -> None:
+    """Give a journey member its sighting's current time span (a provisional sighting grew final)."""
+    conn.execute(sa.update(_members).where(_members.c.sighting_id == sighting.id).values(
+        first_seen=sighting.first_seen, last_seen=sighting.last_seen))
+    journey = journey_of(conn, sighting.id)
+    if journey is not None:
+        _refresh_span(conn, journey)
+
+
 def _refresh_span(conn: Connection, journey_id: int) -> None:
     span = conn.execute(
         sa.select(sa.func.min(_members.c.first_seen), sa.func.max(_members.c.last_seen))
@@ -247,6 +278,11 @@ def insert_link(conn: Connection, src_id: int, dst_id: int, score: float, state:
         src_id=src_id, dst_id=dst_id, score=float(score), state=state, evidence=evidence,
         created_at=datetime.now(UTC), note="",
     ).returning(_links.c.id)).scalar_one())
+
+
+def rescore_link(conn: Connection, link_id: int, score: float, evidence: dict[str, Any]) -> None:
+    """Replace a link's score and evidence (its state is changed, if at all, by ``set_link_state``)."""
+    conn.execute(sa.update(_links).where(_links.c.id == link_id).values(score=float(score), evidence=evidence))
 
 
 def link_row(conn: Connection, link_id: int) -> Any | None:
@@ -373,15 +409,22 @@ def alert_row(conn: Connection, alert_id: int) -> Any | None:
 
 
 def sighting_for_track(conn: Connection, camera: str, track_id: int, at: datetime, slack_s: float) -> int | None:
-    """The sighting of a camera's track that spans ``at`` (newest first), or None if not written yet."""
+    """The sighting of a camera's track that spans ``at`` (newest first), or None if not written yet.
+
+    A provisional sighting counts once its track started before ``at``: the track is still running,
+    so its stored end is only where it had got to (an alert's follow starts while the person is in view).
+    """
     lo, hi = at + timedelta(seconds=slack_s), at - timedelta(seconds=slack_s)
-    found = conn.execute(
-        sa.select(_sightings.c.id).join(_cameras, _cameras.c.id == _sightings.c.camera_id)
-        .where(_cameras.c.name == camera, _sightings.c.track_id == track_id,
-               _sightings.c.first_seen <= lo, _sightings.c.last_seen >= hi)
-        .order_by(_sightings.c.id.desc()).limit(1)
-    ).scalar()
-    return None if found is None else int(found)
+    rows = conn.execute(
+        sa.select(_sightings.c.id, _sightings.c.last_seen, _sightings.c.attributes)
+        .join(_cameras, _cameras.c.id == _sightings.c.camera_id)
+        .where(_cameras.c.name == camera, _sightings.c.track_id == track_id, _sightings.c.first_seen <= lo)
+        .order_by(_sightings.c.id.desc()).limit(8)
+    ).all()
+    for sid, last_seen, attributes in rows:
+        if last_seen >= hi or _is_provisional(attributes):
+            return int(sid)
+    return None
 
 
 def confirmed_matches(conn: Connection, member_rows: Sequence[MemberRow], slack_s: float) -> list[tuple[int, str]]:

@@ -5,6 +5,15 @@ ended and been described, while track rows are upserted as they grow. Camera thr
 ``Sighting`` records to ``SightingWriter.put`` (cheap: a queue), and one thread writes them about once a
 second in one transaction, so no camera waits for the database.
 
+Provisional sightings: a track that has run ``linking.provisional_after_s`` is handed over early
+(``Sighting.provisional``), so the linker and follow mode see a person while they are still in view. The
+row is inserted with ``attributes["provisional"] = True``; when that track's final sighting comes (same
+camera, track id and first_seen), the store UPDATES that row (times, colours, plate, thumbnail,
+attributes, vectors: ``update_sighting``) instead of inserting a second one, so search keeps one row
+per track. A provisional and its final in the same batch: only the final is written. Which rows are
+still open is kept in memory by the ``SightingStore`` that wrote them (the camera's one writer); a final
+whose provisional was written by another process (after a restart) is inserted as a new row.
+
 Privacy is enforced here, at the last step before disk, whatever the analyzers produced: a face
 embedding is only written in ``identity_mode == "keep-embeddings"`` (in "watchlist-only" mode nobody's
 face vector reaches the store, so face-similarity search over history finds nothing there), and age
@@ -81,30 +90,50 @@ class SightingStore:
         self.keep_faces = settings.identity_mode == "keep-embeddings"
         self.keep_age_gender = settings.attributes.age_gender
         self._camera_ids: dict[str, int] = {}
+        #: provisional rows written by this store whose final sighting has not come yet: key -> row id
+        self._open: dict[tuple[str, int, datetime], int] = {}
         self._lock = threading.Lock()
 
     def write(self, sightings: Sequence[Sighting], run_id: int | None = None) -> list[int]:
         """Insert sightings and their vectors in one transaction; return their ids, in order.
 
-        Cameras not yet registered (e.g. sightings imported from photos) are added by name.
+        A sighting whose track already has an open provisional row (see the module docstring) updates
+        that row and returns its id. Cameras not yet registered (e.g. sightings imported from photos)
+        are added by name.
         """
         if not sightings:
             return []
+        finals = {_key(s) for s in sightings if not s.provisional}
+        todo = [s for s in sightings if not (s.provisional and _key(s) in finals)]  # superseded in this batch
         try:
             with self._lock, self.engine.connect() as conn:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
-                    ids = self._camera_ids_for(conn, {s.camera for s in sightings})
-                    rows = [self._row(s, ids[s.camera], run_id) for s in sightings]
-                    stmt = sa.insert(_sightings).returning(_sightings.c.id, sort_by_parameter_order=True)
-                    new_ids = [int(i) for i in conn.execute(stmt, rows).scalars()]
-                    vectors = [v for s, i in zip(sightings, new_ids, strict=True) for v in self._vectors(s, i)]
+                    ids = self._camera_ids_for(conn, {s.camera for s in todo})
+                    fresh = [s for s in todo if _key(s) not in self._open]
+                    rows = [self._row(s, ids[s.camera], run_id) for s in fresh]
+                    new_ids: list[int] = []
+                    if rows:
+                        stmt = sa.insert(_sightings).returning(_sightings.c.id, sort_by_parameter_order=True)
+                        new_ids = [int(i) for i in conn.execute(stmt, rows).scalars()]
+                    vectors = [v for s, i in zip(fresh, new_ids, strict=True) for v in self._vectors(s, i)]
                     if vectors:
                         conn.execute(sa.insert(_vectors), vectors)
+                    written = {_key(s): i for s, i in zip(fresh, new_ids, strict=True)}
+                    for s in todo:
+                        if _key(s) in self._open:
+                            sid = self._open[_key(s)]
+                            update_sighting(conn, sid, self._row(s, ids[s.camera], run_id), self._vectors(s, sid))
+                            written[_key(s)] = sid
+            for s in todo:  # committed: remember the open provisional rows, forget the finished ones
+                if s.provisional:
+                    self._open[_key(s)] = written[_key(s)]
+                else:
+                    self._open.pop(_key(s), None)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreError(f"writing sightings to {public_url(self.engine.url)} failed: {reason}") from exc
-        return new_ids
+        return [written[_key(s)] for s in sightings]
 
     def _camera_ids_for(self, conn: Connection, names: set[str]) -> dict[str, int]:
         missing = names - self._camera_ids.keys()
@@ -123,6 +152,9 @@ class SightingStore:
         if not self.keep_age_gender:
             attrs.pop("age_band", None)
             attrs.pop("gender", None)
+        attrs.pop("provisional", None)
+        if s.provisional:
+            attrs["provisional"] = True
         plate = s.plate or _text(attrs.get("plate"))
         plate_score = attrs.get("plate_confidence")
         return {
@@ -157,6 +189,30 @@ class SightingStore:
         return out
 
 
+def _key(s: Sighting) -> tuple[str, int, datetime]:
+    """What ties a track's provisional sighting to its final one."""
+    return s.camera, int(s.track_id), _as_utc(s.first_seen)
+
+
+#: Columns a final sighting may change on its provisional row (camera, run, track and start stay).
+_UPDATABLE = ("last_seen", "upper_colour", "lower_colour", "vehicle_colour", "age_band", "gender", "plate",
+              "plate_key", "plate_score", "thumbnail_path", "attributes")
+
+
+def update_sighting(conn: Connection, sighting_id: int, row: dict[str, Any], vectors: Sequence[dict[str, Any]]) -> None:
+    """Replace a (provisional) sighting's description and vectors with the final ones, keeping its id.
+
+    Why in place: the id is what journeys, links and follow hops point at, and search must keep one
+    row per track. Search's in-memory vector caches only append new ids, so one that loaded the
+    provisional vector keeps it until it next reloads (after a purge, or a restart).
+    """
+    conn.execute(sa.update(_sightings).where(_sightings.c.id == sighting_id)
+                 .values({k: row[k] for k in _UPDATABLE}))
+    conn.execute(sa.delete(_vectors).where(_vectors.c.sighting_id == sighting_id))
+    if vectors:
+        conn.execute(sa.insert(_vectors), list(vectors))
+
+
 class SightingWriter:
     """Queue + thread around ``SightingStore``: ``put`` from camera threads, one write per interval.
 
@@ -171,7 +227,7 @@ class SightingWriter:
         self.store = store
         self._run_id = run_id
         self.interval_s = interval_s
-        self.written = 0
+        self.written = 0  # tracks whose final sighting was written (a provisional one is not counted)
         self.error: str | None = None
         self._queue: queue.Queue[Sighting | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="sightings-writer", daemon=True)
@@ -205,7 +261,7 @@ class SightingWriter:
             if pending and (done or time.monotonic() >= deadline):
                 try:
                     self.store.write(pending, self._current_run())
-                    self.written += len(pending)
+                    self.written += sum(1 for s in pending if not s.provisional)  # rows: one per track
                     pending = []
                     self.error = None
                 except StoreError as exc:

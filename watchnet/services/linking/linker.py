@@ -10,6 +10,17 @@ track stays flat as history grows), refuses impossible ones, and:
 - else starts a new journey.
 Operators confirm a link (candidates join the journeys; every confirmed link is one more trip in the
 learned transit histogram) or cut it (the journey splits into what its remaining links still join).
+
+Provisional sightings (written while their track still runs, ``linking.provisional_after_s``) are
+linked like any other, so follow mode gets the hop while the person is in view. The linker remembers
+them and, once the final description has updated the row, settles them with the final evidence:
+- every auto or candidate link touching the sighting is re-scored (its evidence keeps the
+  ``provisional_score``); an auto link whose final score falls below ``link_at`` is demoted to a
+  candidate (decided by "linker", audited as ``journey.link.demote``) and the journey splits as after a
+  cut; confirmed and cut links are operators' decisions and are never touched;
+- a sighting that still heads its journey (no joining link into it) gets one more chance to join an
+  earlier journey on the final evidence, by the same rules as a new sighting (its whole journey moves).
+Follow hops already delivered from provisional evidence stay on the timeline with the score they had.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ log = logging.getLogger("watchnet.services.linking")
 CURSOR = "sightings"
 #: How many uncertain links per new sighting are kept for operators (the best ones).
 KEEP_CANDIDATES = 3
+#: How many sightings below the cursor a starting linker checks for provisional ones still open.
+RECHECK_ON_START = 5000
 
 
 @dataclass(slots=True)
@@ -68,6 +81,12 @@ class Linker:
         self.timings_ms: deque[float] = deque(maxlen=10_000)
         self._lock = threading.Lock()
         self.topology = self.load_topology()
+        #: provisional sightings already linked, waiting for their final description
+        self.pending: set[int] = set()
+        with self.engine.connect() as conn:  # after a restart: the recent ones still open
+            upto = repo.position(conn, CURSOR)
+            self.pending.update(repo.provisional_ids(conn, upto - RECHECK_ON_START, upto))
+        self.demoted = 0
 
     def load_topology(self) -> Topology:
         """The declared topology plus the transit histograms learned so far (any process)."""
@@ -80,6 +99,7 @@ class Linker:
         """Link every sighting written since the last call (up to ``limit``); return how many."""
         import time
 
+        demoted: list[dict[str, Any]] = []
         with self._lock, self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -90,19 +110,29 @@ class Linker:
                     start = time.perf_counter()
                     joined.append(self._link_one(conn, sighting))
                     self.timings_ms.append((time.perf_counter() - start) * 1000)
+                opened = {s.id for s in fresh if s.provisional}
+                state = repo.still_provisional(conn, self.pending)
+                settled = sorted(i for i in self.pending if not state.get(i, False))
+                for final in repo.sightings_by_id(conn, [i for i in settled if i in state]):
+                    joined += self._settle(conn, final, demoted)
                 if fresh:
                     repo.set_position(conn, CURSOR, fresh[-1].id)
-                    if self.on_joined is not None:
-                        self.on_joined(conn, joined)
+                if joined and self.on_joined is not None:
+                    self.on_joined(conn, joined)
+            self.pending = (self.pending - set(settled)) | opened
         self.linked += len(fresh)
-        if fresh and self.after_commit is not None:
+        self.demoted += len(demoted)
+        for item in demoted:
+            audit.record(self.engine, "linker", "journey.link.demote", f"link:{item['link']}", item)
+        if (fresh or joined) and self.after_commit is not None:
             self.after_commit()
         return len(fresh)
 
     def _labels(self, label: str) -> list[str]:
         return [c for c in CLASSES if compatible(label, c)]
 
-    def _link_one(self, conn: Connection, b: SightingInfo) -> Joined:
+    def _scored(self, conn: Connection, b: SightingInfo) -> list[tuple[Evidence, SightingInfo]]:
+        """Earlier sightings that reach a candidate with ``b``, best first, with their evidence."""
         cfg = self.cfg
         window = timedelta(seconds=cfg.window_s)
         found = repo.candidates(
@@ -125,6 +155,11 @@ class Linker:
             if ev.feasible and ev.score >= cfg.candidate_at:
                 scored.append((ev, a))
         scored.sort(key=lambda p: -p[0].score)
+        return scored
+
+    def _link_one(self, conn: Connection, b: SightingInfo) -> Joined:
+        cfg = self.cfg
+        scored = self._scored(conn, b)
         journeys = repo.journeys_of(conn, [a.id for _, a in scored])
         margin_ok = self._clear_winner([(ev.score, journeys.get(a.id)) for ev, a in scored])
         chosen: Joined | None = None
@@ -149,6 +184,82 @@ class Linker:
         if chosen is None:
             chosen = Joined(repo.create_journey(conn, b), b)
         return chosen
+
+    def _rescore(self, conn: Connection, src: SightingInfo, dst: SightingInfo) -> Evidence:
+        """A link's evidence recomputed from both sightings as they are now (time order, as when made)."""
+        first, second = (dst, src) if src.first_seen > dst.first_seen else (src, dst)
+        zoned = (first.camera, second.camera) in self.topology.zones
+        ends = repo.track_ends(conn, [first, second]) if zoned else {}
+        return score_pair(first, second, self.topology, self.cfg, self.face_threshold, ends)
+
+    def _settle(self, conn: Connection, b: SightingInfo, demoted: list[dict[str, Any]]) -> list[Joined]:
+        """Settle a provisional sighting on its final evidence (see the module docstring)."""
+        cfg = self.cfg
+        repo.refresh_member(conn, b)
+        links = repo.links_touching(conn, [b.id], ("auto", "candidate"))
+        others = {i.id: i for i in repo.sightings_by_id(conn, {int(lk.src_id) for lk in links}
+                                                        | {int(lk.dst_id) for lk in links})}
+        split = False
+        for link in links:
+            src, dst = others.get(int(link.src_id)), others.get(int(link.dst_id))
+            if src is None or dst is None:
+                continue
+            ev = self._rescore(conn, src, dst)
+            score = ev.score if ev.feasible else 0.0
+            evidence = {**ev.as_dict(), "provisional_score": round(float(link.score), 4)}
+            repo.rescore_link(conn, int(link.id), score, evidence)
+            if link.state == "auto" and score < cfg.link_at:
+                note = f"final evidence {score:.3f} below link_at {cfg.link_at} (was {float(link.score):.3f})"
+                repo.set_link_state(conn, int(link.id), "candidate", "linker", note)
+                demoted.append({"link": int(link.id), "sighting": b.id, "provisional_score": float(link.score),
+                                "final_score": round(score, 4), "journey": repo.journey_of(conn, b.id)})
+                split = True
+        journey = repo.journey_of(conn, b.id)
+        into = repo.link_into(conn, b.id)
+        clash = self._clash(conn, journey, b) if journey is not None and into is not None else None
+        if clash is not None and into is not None and into.state == "auto":  # final span meets the journey elsewhere
+            repo.set_link_state(conn, int(into.id), "candidate", "linker", f"final time span: {clash}")
+            demoted.append({"link": int(into.id), "sighting": b.id, "provisional_score": float(into.score),
+                            "final_score": float(into.score), "journey": journey, "conflict": clash})
+            split = True
+        if split and journey is not None:
+            self._split(conn, journey)
+            journey = repo.journey_of(conn, b.id)
+        if journey is None or repo.link_into(conn, b.id) is not None:
+            return []
+        return self._join_late(conn, b, journey, {int(lk.src_id) for lk in links if int(lk.dst_id) == b.id})
+
+    def _join_late(self, conn: Connection, b: SightingInfo, own: int, linked_from: set[int]) -> list[Joined]:
+        """Join ``b``'s journey (which ``b`` heads) to an earlier one if the final evidence says so."""
+        cfg = self.cfg
+        scored = self._scored(conn, b)
+        journeys = repo.journeys_of(conn, [a.id for _, a in scored])
+        scored = [(ev, a) for ev, a in scored if journeys.get(a.id) not in (None, own)]
+        if not scored:
+            return []
+        ev, a = scored[0]
+        target = journeys[a.id]
+        if ev.score < cfg.link_at or not self._clear_winner([(e.score, journeys.get(x.id)) for e, x in scored]):
+            for ev2, a2 in scored[:KEEP_CANDIDATES]:
+                if a2.id not in linked_from:
+                    repo.insert_link(conn, a2.id, b.id, ev2.score, "candidate", ev2.as_dict())
+            return []
+        moving = repo.members(conn, own)
+        if any(self._clash(conn, target, _as_info(m)) is not None for m in moving):
+            if a.id not in linked_from:
+                repo.insert_link(conn, a.id, b.id, ev.score, "candidate", ev.as_dict())
+            return []
+        existing = [lk for lk in repo.links_touching(conn, [b.id], ("candidate",))
+                    if int(lk.src_id) == a.id and int(lk.dst_id) == b.id]
+        if existing:
+            link_id = int(existing[0].id)
+            repo.rescore_link(conn, link_id, ev.score, ev.as_dict())
+            repo.set_link_state(conn, link_id, "auto", "linker", "final evidence reaches link_at")
+        else:
+            link_id = repo.insert_link(conn, a.id, b.id, ev.score, "auto", ev.as_dict())
+        repo.move_members(conn, [m.sighting_id for m in moving], target)
+        return [Joined(target, info, link_id, ev.score, ev.as_dict())
+                for info in repo.sightings_by_id(conn, [m.sighting_id for m in moving])]
 
     def _clear_winner(self, scored: list[tuple[float, int | None]]) -> bool:
         """Whether the best journey beats the runner-up journey by ``min_margin`` log-odds (ambiguity check)."""

@@ -21,6 +21,12 @@ holds at most a few hundred kB) and embedded in one batch when the track ends; t
 re-normalised, is the sighting's ``reid_embedding``, whose dot product is the linker's appearance
 similarity.
 
+Provisional sightings: once a track has run ``linking.provisional_after_s`` seconds and been described
+``linking.provisional_min_crops`` times, its sighting is handed over early, marked ``provisional``, with
+the description, vectors and plate voted so far (the re-id crops are embedded then, and again at the
+end), so the linker and follow mode see the person while they are still in view. At the track's end the
+final sighting follows as always; the store updates the provisional row with it (one row per track).
+
 Faces: only in ``identity_mode == "keep-embeddings"`` (and given a ``FaceAnalyzer``) is the best face of
 a person track embedded and put on its sighting; in "watchlist-only" mode no face is even embedded here.
 
@@ -112,6 +118,7 @@ class _TrackState:
     age_gender: AgeGenderVoter | None = None
     alerted: set[str] = field(default_factory=set)
     reid_crops: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    provisional_sent: bool = False
 
 
 class DescribeAnalyzer:
@@ -192,35 +199,57 @@ class DescribeAnalyzer:
             alert = self._sample(frame, box, float(score), int(track_id), state, levels)
             if alert is not None:
                 alerts.append(alert)
+            self._maybe_provisional(tracks[int(track_id)], state)
         return alerts
+
+    def _maybe_provisional(self, track: Track, state: _TrackState) -> None:
+        """Hand the track's sighting over early once it has enough evidence (see the module docstring)."""
+        cfg = self.settings.linking
+        if (state.provisional_sent or self.on_sighting is None or cfg.provisional_after_s <= 0
+                or state.samples < cfg.provisional_min_crops
+                or track.last_seen - track.first_seen < cfg.provisional_after_s):
+            return
+        state.provisional_sent = True
+        attributes, plate = self._voted(state)
+        self.on_sighting(self._sighting(track, state, {**track.attributes, **attributes}, plate, provisional=True))
 
     def track_ended(self, track: Track) -> None:
         """Fill ``track.attributes`` with the voted description and emit the track's sighting."""
         state = self._tracks.pop(track.track_id, None)
         if state is None:
             return
+        attributes, plate = self._voted(state)
+        track.attributes.update(attributes)
+        if self.on_sighting is None:
+            return
+        self.on_sighting(self._sighting(track, state, dict(track.attributes), plate))
+
+    def _voted(self, state: _TrackState) -> tuple[dict[str, object], str | None]:
+        """The track's description voted so far, and its voted plate."""
         attributes: dict[str, object] = state.voter.result() if state.voter.observations else {}
         voted_plate = state.plates.result()
         if voted_plate is not None:
             attributes["plate"], attributes["plate_confidence"] = voted_plate
         if state.age_gender is not None:
             attributes.update(state.age_gender.attributes())
-        track.attributes.update(attributes)
-        if self.on_sighting is None:
-            return
+        return attributes, voted_plate[0] if voted_plate else None
+
+    def _sighting(self, track: Track, state: _TrackState, attributes: dict[str, object], plate: str | None,
+                  provisional: bool = False) -> Sighting:
         appearance = None
         if state.appearance is not None and state.appearance_weight > 0:
             appearance = state.appearance / max(float(np.linalg.norm(state.appearance)), 1e-9)
-        self.on_sighting(Sighting(
+        return Sighting(
             camera=track.camera, track_id=track.track_id, label=track.label,
             first_seen=datetime.fromtimestamp(track.first_seen, UTC),
             last_seen=datetime.fromtimestamp(track.last_seen, UTC),
-            attributes=dict(track.attributes), plate=voted_plate[0] if voted_plate else None,
+            attributes=attributes, plate=plate,
             face_embedding=state.face[1] if state.face is not None else None,
             appearance_embedding=appearance,
             thumbnail_path=self._save_thumbnail(track, state),
             reid_embedding=self._reid_embedding(state),
-        ))
+            provisional=provisional,
+        )
 
     def _reid_embedding(self, state: _TrackState) -> np.ndarray | None:
         """The track's re-id vector: its kept crops embedded in one batch, weighted mean, unit length."""
