@@ -33,8 +33,8 @@ def event_message(event_id: int, alert: Alert) -> dict[str, Any]:
 def list_events(engine: EngineDep, after: int = Query(default=0, ge=0, le=2**62),
                 limit: int = Query(default=100, ge=1, le=1000),
                 topic: Literal["alert", "camera", "journey"] = Query(default="alert")) -> list[dict[str, Any]]:
-    """Events of ``topic`` after ``after``, oldest first: alerts, camera status (worker lost), or follow-mode
-    hops of journeys (``journey``)."""
+    """Events of ``topic`` after ``after``, oldest first: alerts, camera status (state changes, worker lost),
+    or follow-mode hops of journeys (``journey``)."""
     events = outbox.read_after(engine, after, limit, topics=[topic])
     if topic == "alert":
         return [event_message(e.id, alert_from_json(e.payload["alert"])) for e in events]
