@@ -119,3 +119,38 @@ def test_draw_a_mask_and_a_line_and_save(console: Console, page_at: Any,  # noqa
     finally:
         with contextlib.closing(client(console, "ada")) as c:
             c.patch("/api/cameras/pets/settings", json=RESET)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1600x900", "390x844"])
+def test_upload_a_site_plan_on_the_map(console: Console, page_at: Any, tmp_path: Any,  # noqa: F811
+                                       viewport: dict[str, int]) -> None:
+    plan = np.full((700, 1000, 3), 235, np.uint8)
+    cv2.rectangle(plan, (100, 100), (900, 600), (40, 40, 40), 6)
+    path = tmp_path / "site-plan.png"
+    cv2.imwrite(str(path), plan)
+    try:
+        page = page_at("ada", viewport)
+        page.goto(console.url + "/#/map")
+        page.wait_for_selector("#map #cameras g[data-camera=stage]")
+        page.click("#plan-details summary")
+        page.set_input_files("#plan-file", str(path))
+        page.fill("#plan-south", "51.4400")
+        page.fill("#plan-north", "51.4450")
+        page.fill("#plan-west", "-0.9440")
+        page.fill("#plan-east", "-0.9380")
+        page.click("#plan-upload")
+        page.wait_for_selector("#map .background image[href^='/api/map/image']")
+        assert "uploaded site plan" in page.inner_text("#view")
+        loaded = page.evaluate("async () => (await fetch('/api/map/image')).headers.get('content-type')")
+        assert loaded == "image/png"
+        if viewport is PHONE:
+            no_sideways_scroll(page)
+        page.click("#plan-details summary")
+        page.click("#plan-remove")
+        page.wait_for_function("() => !document.querySelector('#map .background image')")
+    except BaseException:
+        copy_log_on_failure(console)
+        raise
+    finally:
+        with contextlib.closing(client(console, "ada")) as c:
+            c.delete("/api/map/plan")

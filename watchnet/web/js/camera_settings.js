@@ -1,8 +1,9 @@
 // One camera's settings editor (admins): zones, lines and privacy masks drawn on the camera's current frame by
-// clicking points (or typed as "x,y" pairs, for the keyboard), and the fps cap, detection mode, least object size
-// and plate countries. Shapes are frame-relative (0..1 of the width and height), so they fit any resolution and
-// the scaled-down live picture they are drawn on. Saving sends one PATCH; the server validates with the same
-// models as the configuration file and restarts only this camera, whose live picture then shows the masks black.
+// clicking points (or typed as "x,y" pairs, for the keyboard), and the fps cap, detection mode, least object
+// size, plate countries, heading and field of view (the map's wedge). Shapes are frame-relative (0..1 of the
+// width and height), so they fit any resolution and the scaled-down live picture they are drawn on. Saving
+// sends one PATCH; the server validates with the same models as the configuration file and restarts only this
+// camera, whose live picture then shows the masks black.
 import { api } from "./api.js";
 import { clear, h, svg, toast } from "./dom.js";
 
@@ -50,6 +51,8 @@ export function settingsEditor(cam, onSaved) {
     ["auto", "whole", "tiles", "motion"].map((m) => h("option", { value: m, selected: s.detect_mode === m }, m)));
   const minPx = h("input", { id: "set-minpx", type: "number", min: 0, step: 1, value: s.min_object_px ?? "", placeholder: "global" });
   const plates = h("input", { id: "set-plates", value: (s.plate_countries || []).join(", "), placeholder: "global, e.g. eu, cn", size: 14 });
+  const heading = h("input", { id: "set-heading", type: "number", min: 0, max: 359.9, step: "any", value: s.heading ?? "", placeholder: "unknown" });
+  const fov = h("input", { id: "set-fov", type: "number", min: 1, max: 360, step: "any", value: s.fov ?? "", placeholder: "unknown" });
   const result = h("p", { id: "set-result", "aria-live": "polite", class: "muted" });
   const picture = h("img", { id: "set-frame", alt: `Current frame of ${cam.name}`, src: `/api/cameras/${encodeURIComponent(cam.name)}/snapshot.jpg?t=${Date.now()}` });
   const overlay = svg("svg", { id: "set-overlay", viewBox: "0 0 1 1", preserveAspectRatio: "none", role: "img",
@@ -136,7 +139,7 @@ export function settingsEditor(cam, onSaved) {
     h("div", { class: "toolbar" }, field("Or type points (x,y from 0 to 1)", typed), h("div", { class: "actions" }, addTyped)),
     hint, list,
     h("div", { class: "toolbar" }, field("FPS cap", fps), field("Detection", mode), field("Least object height (px)", minPx),
-      field("Plate countries", plates, "codes, comma separated")),
+      field("Plate countries", plates, "codes, comma separated"), field("Heading (°)", heading, "on the map, from north"), field("Field of view (°)", fov)),
     h("div", { class: "actions" }, save, close), result);
 
   form.addEventListener("submit", async (event) => {
@@ -147,6 +150,8 @@ export function settingsEditor(cam, onSaved) {
       detect_mode: mode.value || null,
       min_object_px: minPx.value === "" ? null : Number(minPx.value),
       plate_countries: codes.length ? codes : null,
+      heading: heading.value === "" ? null : Number(heading.value),
+      fov: fov.value === "" ? null : Number(fov.value),
     });
     result.className = "muted"; result.textContent = "Saving…";
     try {

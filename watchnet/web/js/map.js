@@ -70,12 +70,44 @@ function heading(x, y, deg, fov, colour) {
   return svg("path", { d: `M${x},${y} L${p0} A${r},${r} 0 0 1 ${p1} Z`, fill: colour, "fill-opacity": 0.25, stroke: colour, class: "heading" });
 }
 
+// Admins: upload a site plan (PNG, JPEG or WebP) with the coordinates of its corners; it replaces the map's
+// background until removed. The server checks the bytes; the corners default to what the map spans now.
+function planForm(config, reload) {
+  const b = config.bounds || [[51.44, -0.945], [51.446, -0.936]];
+  const num = (id, value, min, max) => h("input", { id, type: "number", step: "any", min, max, required: true, value });
+  const file = h("input", { id: "plan-file", type: "file", accept: "image/png,image/jpeg,image/webp", required: true });
+  const inputs = { south: num("plan-south", b[0][0], -90, 90), west: num("plan-west", b[0][1], -180, 180),
+    north: num("plan-north", b[1][0], -90, 90), east: num("plan-east", b[1][1], -180, 180) };
+  const result = h("p", { id: "plan-result", class: "muted", "aria-live": "polite" });
+  const field = (label, input) => h("div", { class: "field" }, h("label", { for: input.id }, label), input);
+  const remove = config.uploaded ? h("button", { type: "button", class: "danger", id: "plan-remove", onclick: async () => {
+    try { await api("/api/map/plan", { method: "DELETE" }); toast("Site plan removed"); reload(); } catch (err) { result.className = "bad"; result.textContent = err.message; }
+  } }, "Remove uploaded plan") : null;
+  const form = h("form", { class: "plan-upload", id: "plan-form" },
+    h("div", { class: "toolbar" }, field("Site plan image", file), field("South (bottom) latitude", inputs.south), field("West (left) longitude", inputs.west),
+      field("North (top) latitude", inputs.north), field("East (right) longitude", inputs.east)),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "plan-upload" }, "Upload plan"), remove), result);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData();
+    data.append("image", file.files[0]);
+    for (const [key, input] of Object.entries(inputs)) data.append(key, input.value);
+    result.className = "muted"; result.textContent = "Uploading…";
+    try {
+      await api("/api/map/plan", { method: "PUT", form: data });
+      toast("Site plan uploaded"); reload();
+    } catch (err) { result.className = "bad"; result.textContent = err.message; }
+  });
+  return h("details", { class: "card plan-card", id: "plan-details" }, h("summary", {}, "Site plan (admins)"), form);
+}
+
 export async function enter(root, { user, arg }) {
   const [config, cams] = await Promise.all([api("/api/map"), api("/api/cameras")]);
   const states = new Map(cams.map((c) => [c.name, c.status]));
   const canOperate = user.role === "admin" || user.role === "operator";
   root.append(h("div", { class: "toolbar" }, h("h2", {}, "Map"),
-    h("span", { class: "muted" }, config.mode === "tiles" ? "tiles" : config.mode === "plan" ? "site plan" : "offline plan (no tiles configured)")));
+    h("span", { class: "muted" }, config.mode === "tiles" ? "tiles" : config.mode === "plan" ? (config.uploaded ? "uploaded site plan" : "site plan") : "offline plan (no tiles configured)")));
+  if (user.role === "admin") root.append(planForm(config, () => { clear(root); enter(root, { user, arg }); }));
   if (!config.cameras.length || !config.bounds) {
     root.append(h("p", { class: "muted", id: "map-empty" }, "No camera has a position (lat/lon) yet."));
     return;
