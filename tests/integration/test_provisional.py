@@ -87,6 +87,32 @@ def test_the_final_description_updates_the_provisional_row(tmp_path: Path) -> No
     assert Counter((r.camera, r.track_id) for r in _rows(engine)) == {("hall", 4): 1, ("gate", 9): 1, ("hall", 5): 1}
 
 
+def test_search_indexes_take_the_final_vector_and_plate_of_an_updated_row(tmp_path: Path) -> None:
+    from watchnet.store.sightings import APPEARANCE, PlateIndex, VectorCache, plate_key
+
+    def hits(plate: str) -> list[int]:
+        return [int(i) for i in plates.within(str(plate_key(plate)), 0)[0]]
+
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    cache, plates = VectorCache(APPEARANCE), PlateIndex()
+    first, final = _look(PERSON), _look(OTHER)
+    (early,) = store.write([dataclasses.replace(_sighting("hall", 4, 20, 22, look=first, provisional=True),
+                                                plate="AB123CD")])
+    (bare,) = store.write([_sighting("gate", 2, 0, 2, provisional=True)])  # no plate read yet
+    cache.refresh(engine)
+    plates.refresh(engine)
+    assert cache.open == {early, bare} and hits("AB123CD") == [early]
+    store.write([dataclasses.replace(_sighting("hall", 4, 20, 30, look=final), plate="XY987ZW"),
+                 dataclasses.replace(_sighting("gate", 2, 0, 8), plate="BA555AA")])
+    store.write([_sighting("yard", 1, 40, 50)])  # a newer row: the cache's newest id moves past both
+    cache.refresh(engine)
+    plates.refresh(engine)
+    row = cache.matrix[cache.positions(np.asarray([early]))[0]]
+    assert np.allclose(row, final / np.linalg.norm(final), atol=1e-6) and cache.open == set()
+    assert hits("XY987ZW") == [early] and hits("AB123CD") == [] and hits("BA555AA") == [bare]
+
+
 def test_a_followed_hop_arrives_from_the_provisional_sighting_and_stays_after_the_final(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     engine, store = _store(settings)

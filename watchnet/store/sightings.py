@@ -189,6 +189,10 @@ class SightingStore:
         return out
 
 
+def _is_provisional(attributes: object) -> bool:
+    return isinstance(attributes, dict) and bool(attributes.get("provisional"))
+
+
 def _key(s: Sighting) -> tuple[str, int, datetime]:
     """What ties a track's provisional sighting to its final one."""
     return s.camera, int(s.track_id), _as_utc(s.first_seen)
@@ -278,6 +282,8 @@ GENERATION = "sightings"  # bumped by every purge (any process): caches reload i
 #: Ids re-read below the newest loaded one on each refresh: on PostgreSQL a transaction that drew a
 #: smaller id can commit after a larger one, so a plain "id > newest" could skip it for ever.
 _OVERLAP = 2048
+#: How many of the newest ids a (re)load checks for provisional rows (only recent rows can be open).
+_RECENT = 10_000
 
 
 def generation(conn: Connection) -> int:
@@ -302,6 +308,8 @@ class _IdIndex:
         self.ids = np.empty(0, np.int64)
         self.generation = -1
         self.loaded_at = 0.0
+        self.open: set[int] = set()  # provisional sightings: their rows are re-read once they are final
+        self.checked_upto = -1  # the newest sighting id whose provisional state has been looked at
         self._lock = threading.Lock()
 
     def refresh(self, engine: Engine) -> None:
@@ -310,6 +318,7 @@ class _IdIndex:
             gen = generation(conn)
             if gen != self.generation:
                 self._reset()
+                self.open, self.checked_upto = set(), -1
                 self.generation = gen
                 since = -1
             else:
@@ -319,7 +328,35 @@ class _IdIndex:
             if ids.size:
                 fresh = ~np.isin(ids, self.ids[np.searchsorted(self.ids, since + 1) :])
                 self._append(ids[fresh], rows[fresh])
+            self._reread_settled(conn)
             self.loaded_at = time.monotonic()
+
+    def _reread_settled(self, conn: Connection) -> None:
+        """Replace the rows of provisional sightings that have become final (their row was updated in
+        place, with the same id, so "id > newest" never sees it), and note the new provisional ones.
+
+        Only sightings written since the last check are read (at most the newest ``_RECENT``: only
+        recent rows can still be provisional), whatever this index holds, so a provisional row
+        without this kind of row whose final gains one is found too.
+        """
+        lower = self.checked_upto
+        if lower < 0:
+            newest = conn.execute(sa.select(sa.func.max(_sightings.c.id))).scalar()
+            lower = int(newest or 0) - _RECENT
+        elif conn.dialect.name == "postgresql":
+            lower -= _OVERLAP
+        query = sa.select(_sightings.c.id, _sightings.c.attributes).where(_sightings.c.id > lower)
+        checked = {int(i): _is_provisional(a) for i, a in conn.execute(query)}
+        self.checked_upto = max([self.checked_upto, lower, *checked])
+        if self.open:
+            wanted = sorted(self.open - checked.keys())
+            query = sa.select(_sightings.c.id, _sightings.c.attributes).where(_sightings.c.id.in_(wanted))
+            checked.update({int(i): _is_provisional(a) for i, a in conn.execute(query)})
+        settled = sorted(i for i in self.open if not checked.get(i, False))
+        self.open = (self.open | {i for i, still in checked.items() if still}) - set(settled)
+        if settled:
+            ids, rows = self._fetch(conn, -1, settled)
+            self._replace(np.asarray(settled, np.int64), ids, rows)
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Row positions of those of the given ids that are in the index."""
@@ -332,10 +369,14 @@ class _IdIndex:
     def _reset(self) -> None:
         raise NotImplementedError
 
-    def _fetch(self, conn: Connection, since: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fetch(self, conn: Connection, since: int, only: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def _append(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _replace(self, settled: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+        """Give the ``settled`` ids the rows fetched for them (``ids``); those without one stop matching."""
         raise NotImplementedError
 
 
@@ -364,12 +405,14 @@ class VectorCache(_IdIndex):
     def _reset(self) -> None:
         self.ids, self._buf, self.dim = np.empty(0, np.int64), np.empty((0, 0), np.float32), 0
 
-    def _fetch(self, conn: Connection, since: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fetch(self, conn: Connection, since: int, only: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         query = (
             sa.select(_vectors.c.sighting_id, _vectors.c.vector)
             .where(_vectors.c.kind == self.kind, _vectors.c.sighting_id > since)
             .order_by(_vectors.c.sighting_id)
         )
+        if only is not None:
+            query = query.where(_vectors.c.sighting_id.in_(list(only)))
         ids: list[int] = []
         blobs: list[bytes] = []
         for sid, blob in conn.execution_options(yield_per=20_000).execute(query):
@@ -399,6 +442,15 @@ class VectorCache(_IdIndex):
             merged, self._buf[: n + add] = merged[order], self._buf[: n + add][order]
         self.ids = merged
 
+    def _replace(self, settled: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+        held = self.positions(settled)
+        if held.size:
+            self._buf[held] = 0.0  # a final without this vector: the row scores 0, never a match
+        known = np.isin(ids, self.ids)
+        if known.any():
+            self._buf[self.positions(ids[known])] = rows[known]
+        self._append(ids[~known], rows[~known])
+
     def scores(self, query: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Cosine similarity of the (normalised) query with every row, or with the given rows."""
         matrix = self.matrix if positions is None else self.matrix[positions]
@@ -419,12 +471,14 @@ class PlateIndex(_IdIndex):
         self.ids = np.empty(0, np.int64)
         self.codes, self.lengths = np.empty((0, self.WIDTH), np.uint32), np.empty(0, np.int16)
 
-    def _fetch(self, conn: Connection, since: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fetch(self, conn: Connection, since: int, only: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         query = (
             sa.select(_sightings.c.id, _sightings.c.plate_key)
             .where(_sightings.c.plate_key.is_not(None), _sightings.c.id > since)
             .order_by(_sightings.c.id)
         )
+        if only is not None:
+            query = query.where(_sightings.c.id.in_(list(only)))
         rows = conn.execute(query).all()
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         codes = np.zeros((len(rows), self.WIDTH + 1), np.uint32)  # last column: the length
@@ -440,6 +494,17 @@ class PlateIndex(_IdIndex):
         lengths = np.concatenate([self.lengths, rows[:, -1].astype(np.int16)])
         order = np.argsort(merged, kind="stable")
         self.ids, self.codes, self.lengths = merged[order], codes[order], lengths[order]
+
+    def _replace(self, settled: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+        held = self.positions(settled)
+        if held.size:  # a final without a plate: a length no key reaches
+            self.lengths[held] = np.iinfo(np.int16).max
+        known = np.isin(ids, self.ids)
+        if known.any():
+            pos = self.positions(ids[known])
+            self.codes[pos] = rows[known][:, :-1]
+            self.lengths[pos] = rows[known][:, -1].astype(np.int16)
+        self._append(ids[~known], rows[~known])
 
     def within(self, key: str, max_edits: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids of plates at most ``max_edits`` (Levenshtein) from ``key``, and their distances.
