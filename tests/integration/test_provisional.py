@@ -159,6 +159,21 @@ def test_an_auto_link_the_final_evidence_contradicts_is_demoted_to_a_candidate(t
     assert "journey.link.demote" in "".join(export_lines(engine))
 
 
+def test_a_restarted_linker_still_settles_the_provisional_sightings_it_left_open(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    store.write([_sighting("gate", 1, 0, 10)])
+    (b,) = store.write([_sighting("hall", 4, 22, 24, provisional=True)])
+    LinkerService(engine, settings).step()
+    store.write([_sighting("hall", 4, 22, 35, look=_look(OTHER), upper="green", lower="black")])
+    restarted = LinkerService(engine, settings)
+    restarted.step()
+    assert restarted.linker.demoted == 1 and restarted.linker.pending == set()
+    with engine.connect() as conn:
+        (link,) = repo.links_touching(conn, [b])
+    assert link.state == "candidate" and "provisional_score" in link.evidence
+
+
 def test_a_sighting_too_thin_to_link_early_joins_on_its_final_evidence(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     engine, store = _store(settings)

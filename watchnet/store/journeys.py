@@ -113,10 +113,14 @@ def still_provisional(conn: Connection, ids: Iterable[int]) -> dict[int, bool]:
 
 
 def provisional_ids(conn: Connection, after_id: int, upto_id: int) -> list[int]:
-    """Ids in ``(after_id, upto_id]`` still provisional: what a restarted linker must watch again."""
-    rows = conn.execute(sa.select(_sightings.c.id, _sightings.c.attributes)
-                        .where(_sightings.c.id > after_id, _sightings.c.id <= upto_id))
-    return [int(i) for i, a in rows if _is_provisional(a)]
+    """Ids in ``(after_id, upto_id]`` a restarted linker must settle: still provisional, or made final
+    while no linker ran (the journey member still has the provisional time span)."""
+    rows = conn.execute(
+        sa.select(_sightings.c.id, _sightings.c.attributes, _sightings.c.last_seen, _members.c.last_seen)
+        .outerjoin(_members, _members.c.sighting_id == _sightings.c.id)
+        .where(_sightings.c.id > after_id, _sightings.c.id <= upto_id))
+    return [int(i) for i, a, last, member_last in rows
+            if _is_provisional(a) or (member_last is not None and member_last != last)]
 
 
 def new_sightings(conn: Connection, after_id: int, limit: int) -> list[SightingInfo]:

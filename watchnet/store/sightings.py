@@ -1,9 +1,9 @@
-"""The sightings write path: one searchable row per ended track, plus its vectors, in batches.
+"""The sightings write path: one searchable row per track, plus its vectors, in batches.
 
-Why a separate writer from the track ``Recorder``: a sighting is written once, when its track has
-ended and been described, while track rows are upserted as they grow. Camera threads hand finished
-``Sighting`` records to ``SightingWriter.put`` (cheap: a queue), and one thread writes them about once a
-second in one transaction, so no camera waits for the database.
+Why a separate writer from the track ``Recorder``: a sighting is written when its track has ended and
+been described (and once before, provisionally, see below), while track rows are upserted as they
+grow. Camera threads hand finished ``Sighting`` records to ``SightingWriter.put`` (cheap: a queue), and
+one thread writes them about once a second in one transaction, so no camera waits for the database.
 
 Provisional sightings: a track that has run ``linking.provisional_after_s`` is handed over early
 (``Sighting.provisional``), so the linker and follow mode see a person while they are still in view. The
@@ -207,8 +207,7 @@ def update_sighting(conn: Connection, sighting_id: int, row: dict[str, Any], vec
     """Replace a (provisional) sighting's description and vectors with the final ones, keeping its id.
 
     Why in place: the id is what journeys, links and follow hops point at, and search must keep one
-    row per track. Search's in-memory vector caches only append new ids, so one that loaded the
-    provisional vector keeps it until it next reloads (after a purge, or a restart).
+    row per track. Search's in-memory indexes notice (``_IdIndex.open``) and re-read the row.
     """
     conn.execute(sa.update(_sightings).where(_sightings.c.id == sighting_id)
                  .values({k: row[k] for k in _UPDATABLE}))

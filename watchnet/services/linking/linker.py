@@ -83,9 +83,7 @@ class Linker:
         self.topology = self.load_topology()
         #: provisional sightings already linked, waiting for their final description
         self.pending: set[int] = set()
-        with self.engine.connect() as conn:  # after a restart: the recent ones still open
-            upto = repo.position(conn, CURSOR)
-            self.pending.update(repo.provisional_ids(conn, upto - RECHECK_ON_START, upto))
+        self._recovered = False  # the first step also picks up those a previous linker left open
         self.demoted = 0
 
     def load_topology(self) -> Topology:
@@ -104,6 +102,9 @@ class Linker:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 after = repo.position(conn, CURSOR)
+                if not self._recovered:
+                    self.pending.update(repo.provisional_ids(conn, after - RECHECK_ON_START, after))
+                    self._recovered = True
                 fresh = repo.new_sightings(conn, after, limit)
                 joined: list[Joined] = []
                 for sighting in fresh:
