@@ -41,7 +41,7 @@ from watchnet.services.linking.evidence import Evidence, ceiling, compatible, sc
 from watchnet.services.linking.topology import Topology
 from watchnet.store import audit
 from watchnet.store import journeys as repo
-from watchnet.store.db import Connection, Engine
+from watchnet.store.db import Connection, Engine, read_connection, write_transaction
 from watchnet.store.journeys import SightingInfo
 
 log = logging.getLogger("watchnet.services.linking")
@@ -88,7 +88,7 @@ class Linker:
 
     def load_topology(self) -> Topology:
         """The declared topology plus the transit histograms learned so far (any process)."""
-        with self.engine.connect() as conn:
+        with read_connection(self.engine) as conn:
             learned = repo.transit_bins(conn)
         return Topology.from_cameras(self.settings.cameras, self.cfg, learned)
 
@@ -98,28 +98,26 @@ class Linker:
         import time
 
         demoted: list[dict[str, Any]] = []
-        with self._lock, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                after = repo.position(conn, CURSOR)
-                if not self._recovered:
-                    self.pending.update(repo.provisional_ids(conn, after - RECHECK_ON_START, after))
-                    self._recovered = True
-                fresh = repo.new_sightings(conn, after, limit)
-                joined: list[Joined] = []
-                for sighting in fresh:
-                    start = time.perf_counter()
-                    joined.append(self._link_one(conn, sighting))
-                    self.timings_ms.append((time.perf_counter() - start) * 1000)
-                opened = {s.id for s in fresh if s.provisional}
-                state = repo.still_provisional(conn, self.pending)
-                settled = sorted(i for i in self.pending if not state.get(i, False))
-                for final in repo.sightings_by_id(conn, [i for i in settled if i in state]):
-                    joined += self._settle(conn, final, demoted)
-                if fresh:
-                    repo.set_position(conn, CURSOR, fresh[-1].id)
-                if joined and self.on_joined is not None:
-                    self.on_joined(conn, joined)
+        with self._lock, write_transaction(self.engine) as conn:
+            after = repo.position(conn, CURSOR)
+            if not self._recovered:
+                self.pending.update(repo.provisional_ids(conn, after - RECHECK_ON_START, after))
+                self._recovered = True
+            fresh = repo.new_sightings(conn, after, limit)
+            joined: list[Joined] = []
+            for sighting in fresh:
+                start = time.perf_counter()
+                joined.append(self._link_one(conn, sighting))
+                self.timings_ms.append((time.perf_counter() - start) * 1000)
+            opened = {s.id for s in fresh if s.provisional}
+            state = repo.still_provisional(conn, self.pending)
+            settled = sorted(i for i in self.pending if not state.get(i, False))
+            for final in repo.sightings_by_id(conn, [i for i in settled if i in state]):
+                joined += self._settle(conn, final, demoted)
+            if fresh:
+                repo.set_position(conn, CURSOR, fresh[-1].id)
+            if joined and self.on_joined is not None:
+                self.on_joined(conn, joined)
             self.pending = (self.pending - set(settled)) | opened
         self.linked += len(fresh)
         self.demoted += len(demoted)
@@ -288,33 +286,31 @@ class Linker:
     def confirm(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
         """Make a link a fact: its journeys join, and its trip teaches the transit histogram."""
         by = _actor(by)
-        with self._lock, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                link = _link(conn, link_id)
-                if link.state == "cut":
-                    raise InputError(f"link {link_id} was cut; it cannot be confirmed")
-                infos = {i.id: i for i in repo.sightings_by_id(conn, [link.src_id, link.dst_id])}
-                src, dst = infos[int(link.src_id)], infos[int(link.dst_id)]
-                journeys = repo.journeys_of(conn, [src.id, dst.id])
-                joined: list[Joined] = []
-                if journeys.get(src.id) != journeys.get(dst.id):
-                    target, moving = journeys[src.id], journeys[dst.id]
-                    moved = repo.members(conn, moving)
-                    for m in moved:
-                        clash = self._clash(conn, target, _as_info(m))
-                        if clash is not None:
-                            raise InputError(f"link {link_id} cannot be confirmed: {clash}; cut that link first")
-                    repo.move_members(conn, [m.sighting_id for m in moved], target)
-                    joined = [Joined(target, info, link_id, float(link.score), dict(link.evidence or {}))
-                              for info in repo.sightings_by_id(conn, [m.sighting_id for m in moved])]
-                repo.set_link_state(conn, link_id, "confirmed", by, note)
-                first, second = (src, dst) if src.first_seen <= dst.first_seen else (dst, src)
-                gap = max((second.first_seen - first.last_seen).total_seconds(), 0.0)
-                repo.add_transit(conn, first.camera, second.camera, int(gap // self.cfg.histogram_bin_s))
-                if joined and self.on_joined is not None:
-                    self.on_joined(conn, joined)
-                journey = repo.journey_of(conn, dst.id)
+        with self._lock, write_transaction(self.engine) as conn:
+            link = _link(conn, link_id)
+            if link.state == "cut":
+                raise InputError(f"link {link_id} was cut; it cannot be confirmed")
+            infos = {i.id: i for i in repo.sightings_by_id(conn, [link.src_id, link.dst_id])}
+            src, dst = infos[int(link.src_id)], infos[int(link.dst_id)]
+            journeys = repo.journeys_of(conn, [src.id, dst.id])
+            joined: list[Joined] = []
+            if journeys.get(src.id) != journeys.get(dst.id):
+                target, moving = journeys[src.id], journeys[dst.id]
+                moved = repo.members(conn, moving)
+                for m in moved:
+                    clash = self._clash(conn, target, _as_info(m))
+                    if clash is not None:
+                        raise InputError(f"link {link_id} cannot be confirmed: {clash}; cut that link first")
+                repo.move_members(conn, [m.sighting_id for m in moved], target)
+                joined = [Joined(target, info, link_id, float(link.score), dict(link.evidence or {}))
+                          for info in repo.sightings_by_id(conn, [m.sighting_id for m in moved])]
+            repo.set_link_state(conn, link_id, "confirmed", by, note)
+            first, second = (src, dst) if src.first_seen <= dst.first_seen else (dst, src)
+            gap = max((second.first_seen - first.last_seen).total_seconds(), 0.0)
+            repo.add_transit(conn, first.camera, second.camera, int(gap // self.cfg.histogram_bin_s))
+            if joined and self.on_joined is not None:
+                self.on_joined(conn, joined)
+            journey = repo.journey_of(conn, dst.id)
         self.topology = self.load_topology()
         if self.after_commit is not None:
             self.after_commit()
@@ -325,13 +321,11 @@ class Linker:
     def cut(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
         """Declare a link wrong: the journey splits into what its other links still join."""
         by = _actor(by)
-        with self._lock, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                link = _link(conn, link_id)
-                repo.set_link_state(conn, link_id, "cut", by, note)
-                journey = repo.journey_of(conn, int(link.dst_id))
-                parts = self._split(conn, journey) if journey is not None else []
+        with self._lock, write_transaction(self.engine) as conn:
+            link = _link(conn, link_id)
+            repo.set_link_state(conn, link_id, "cut", by, note)
+            journey = repo.journey_of(conn, int(link.dst_id))
+            parts = self._split(conn, journey) if journey is not None else []
         audit.record(self.engine, by, "journey.link.cut", f"link:{link_id}",
                      {"journey": journey, "parts": parts, "note": note})
         return {"link": link_id, "state": "cut", "journeys": parts}
