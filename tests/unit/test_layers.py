@@ -9,6 +9,7 @@ that stopped checking anything would fail here too.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -55,9 +56,13 @@ def test_a_planted_wrong_way_import_breaks_a_contract(tmp_path: Path, module: st
     assert contract in broken and module.removesuffix(".py").replace("/", ".") in broken, broken[-3000:]
 
 
+#: A statement, connection or transaction call: ``engine.connect()``, ``conn.execute(...)``, ``sa.select`` ...
+SQL_CALLS = re.compile(r"\b(engine|conn|connection)\.(connect|begin|execute|execution_options)\(|\bsa\.[a-z_]+\(")
+
+
 def test_no_sql_statement_outside_the_store() -> None:
-    """What the issue greps for: SQLAlchemy used only under watchnet/store (core, vision, api and cli are also
-    held to it by a contract; services and runtime here, by the source)."""
+    """What the issue greps for: no SQLAlchemy import and no statement, connection or transaction call outside
+    watchnet/store (services scope their work with ``store.db.read_connection``/``write_transaction``)."""
     offenders = []
     for path in sorted((ROOT / "watchnet").rglob("*.py")):
         if path.is_relative_to(ROOT / "watchnet" / "store"):
@@ -67,4 +72,6 @@ def test_no_sql_statement_outside_the_store() -> None:
                      else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             if any(n == "sqlalchemy" or n.startswith("sqlalchemy.") for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        offenders += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1)
+                      if SQL_CALLS.search(line.split("#")[0])]
     assert offenders == []
