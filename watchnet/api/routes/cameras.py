@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from watchnet.api.deps import CAN_VIEW_LIVE, AdminUser, LiveUser, get_state, require
+from watchnet.api.deps import CAN_VIEW_LIVE, AdminUser, LiveUser, SettingsDep, StateDep, require
 from watchnet.api.schemas import Strict
 from watchnet.api.state import ApiState
 from watchnet.core.config import CameraConfig, CameraSettings
@@ -107,50 +107,46 @@ def camera_list(state: ApiState, user: Principal) -> list[CameraOut]:
 
 
 @router.get("", response_model=list[CameraOut])
-def cameras(request: Request, user: LiveUser) -> list[CameraOut]:
+def cameras(user: LiveUser, state: StateDep) -> list[CameraOut]:
     """Every camera with its position and live status (state, fps, frames, last error)."""
-    return camera_list(get_state(request), user)
+    return camera_list(state, user)
 
 
 @router.get("/{name}", response_model=CameraOut, responses={404: {}})
-def camera(name: str, request: Request, user: LiveUser) -> CameraOut:
-    for cam in camera_list(get_state(request), user):
+def camera(name: str, user: LiveUser, state: StateDep) -> CameraOut:
+    for cam in camera_list(state, user):
         if cam.name == name:
             return cam
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
 
 
 @router.post("", response_model=CameraOut, status_code=201, responses={409: {}})
-def create_camera(body: CameraCreate, request: Request, user: AdminUser) -> CameraOut:
+def create_camera(body: CameraCreate, user: AdminUser, state: StateDep) -> CameraOut:
     """Add a camera (admins); a running pipeline starts it at once, without touching the others."""
-    state = get_state(request)
     if any(c.name == body.name for c in list_cameras(state.engine)):
         raise HTTPException(status.HTTP_409_CONFLICT, f"a camera named {body.name!r} exists; use PUT to change it")
     _save(state, CameraConfig(name=body.name, url=body.url, lat=body.lat, lon=body.lon))
     audit.record(state.engine, user.name, "camera.create", body.name,
                  {"url": mask_url(body.url), "lat": body.lat, "lon": body.lon})
-    return camera(body.name, request, user)
+    return camera(body.name, user, state)
 
 
 @router.put("/{name}", response_model=CameraOut, responses={404: {}})
-def update_camera(name: str, body: CameraIn, request: Request,
-                  user: AdminUser) -> CameraOut:
+def update_camera(name: str, body: CameraIn, user: AdminUser, state: StateDep) -> CameraOut:
     """Change a camera's URL or position (admins)."""
-    state = get_state(request)
     if not any(c.name == name for c in list_cameras(state.engine)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
     _save(state, CameraConfig(name=name, url=body.url, lat=body.lat, lon=body.lon))
     audit.record(state.engine, user.name, "camera.update", name,
                  {"url": mask_url(body.url), "lat": body.lat, "lon": body.lon})
-    return camera(name, request, user)
+    return camera(name, user, state)
 
 
 @router.patch("/{name}/settings", response_model=CameraOut, responses={404: {}, 422: {}})
-def update_camera_settings(name: str, body: CameraSettingsIn, request: Request, user: AdminUser) -> CameraOut:
+def update_camera_settings(name: str, body: CameraSettingsIn, user: AdminUser, state: StateDep) -> CameraOut:
     """Change a camera's settings (admins): fps cap, zones, lines and privacy masks (frame-relative 0..1 when
     drawn in the console), detection mode, region of interest, least object size, plate countries, heading and
     field of view. Only the fields sent change; a running camera restarts with them, the others go on."""
-    state = get_state(request)
     try:
         saved = update_settings(state.settings, state.engine, name, body)
     except InputError as exc:
@@ -161,14 +157,13 @@ def update_camera_settings(name: str, body: CameraSettingsIn, request: Request, 
                  body.model_dump(mode="json", include=body.model_fields_set))
     if state.on_cameras_changed:
         state.on_cameras_changed()
-    return camera(name, request, user)
+    return camera(name, user, state)
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, responses={404: {}, 409: {}})
-def delete_camera(name: str, request: Request, user: AdminUser,
+def delete_camera(name: str, user: AdminUser, state: StateDep,
                   purge: bool = Query(False, description="Also delete its history")) -> Response:
     """Remove a camera (admins). Its tracks go with it, so a camera with history needs ``purge=true``."""
-    state = get_state(request)
     if not any(c.name == name for c in list_cameras(state.engine)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
     tracks = count_tracks(state.engine, camera=name)
@@ -198,7 +193,7 @@ class ConnectionTestOut(BaseModel):
 
 
 @router.post("/test", response_model=ConnectionTestOut)
-def test_connection(body: ConnectionTestIn, request: Request, user: AdminUser) -> ConnectionTestOut:
+def test_connection(body: ConnectionTestIn, user: AdminUser, settings: SettingsDep) -> ConnectionTestOut:
     """Open a stream URL the way a camera would (bounded by the stream timeouts) before saving it (admins).
 
     Answers 200 either way: ``ok`` false carries the reason, with any password in the URL masked."""
@@ -206,7 +201,7 @@ def test_connection(body: ConnectionTestIn, request: Request, user: AdminUser) -
     from watchnet.vision.sources.factory import probe
 
     try:
-        info = probe(body.url, get_state(request).settings.stream)
+        info = probe(body.url, settings.stream)
     except WatchnetError as exc:
         return ConnectionTestOut(ok=False, error=str(exc).replace(body.url, mask_url(body.url)))
     fps = info.get("fps")

@@ -45,11 +45,6 @@ from watchnet.store.recorder import Recorder
 log = logging.getLogger("watchnet.supervisor")
 
 
-def wanted_cameras(settings: Settings, engine: Engine, first: bool) -> list[CameraConfig]:
-    """The cameras to run (``services.cameras.effective_cameras``: config, store rows and stored settings)."""
-    return effective_cameras(settings, engine, first)
-
-
 @dataclass(slots=True)
 class _Worker:
     id: str
@@ -92,7 +87,7 @@ class ProcessSupervisor:
     def start(self) -> None:
         # the config's cameras go into the store first: from now on the store's table is the one truth
         Recorder(self.engine).upsert_cameras(self.settings.cameras)
-        cameras = wanted_cameras(self.settings, self.engine, first=True)
+        cameras = effective_cameras(self.settings, self.engine, first=True)
         with self._lock:
             for camera in cameras:
                 self._place(camera)
@@ -101,7 +96,7 @@ class ProcessSupervisor:
 
     def reload(self) -> dict[str, list[str]]:
         """Apply the store's cameras: start, restart or end only the cameras that changed."""
-        wanted = {c.name: c for c in wanted_cameras(self.settings, self.engine, first=False)}
+        wanted = {c.name: c for c in effective_cameras(self.settings, self.engine, first=False)}
         changed: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
         with self._lock:
             running = {name: w for w in self._workers.values() for name in w.cameras}

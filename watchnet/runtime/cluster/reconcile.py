@@ -16,8 +16,8 @@ from typing import Any
 import ray
 
 from watchnet.core.config import CameraConfig, Settings
-from watchnet.runtime.camera.supervisor import wanted_cameras
 from watchnet.runtime.cluster.actors import CAMERA_RESOURCE, NAMESPACE, CameraActor, camera_actor_name
+from watchnet.services.cameras import effective_cameras
 from watchnet.store.db import Engine
 
 log = logging.getLogger("watchnet.runtime.cluster")
@@ -42,7 +42,7 @@ class ClusterReconciler:
             from watchnet.store.recorder import Recorder
 
             Recorder(self.engine).upsert_cameras(self.settings.cameras)
-        wanted = {c.name: c for c in wanted_cameras(self.settings, self.engine, first=self._first)}
+        wanted = {c.name: c for c in effective_cameras(self.settings, self.engine, first=self._first)}
         self._first = False
         changed: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
         for name in sorted(self.actors.keys() - wanted.keys()):
