@@ -34,6 +34,7 @@ from watchnet.core.errors import InputError
 from watchnet.core.records import Alert, AlertState
 from watchnet.services.bus import AlertBus
 from watchnet.services.sinks.base import RAISED, UPDATED, AlertSink, alert_json, payload
+from watchnet.services.sinks.webhook import RetryPolicy, WebhookSink
 from watchnet.store import audit, outbox
 from watchnet.store.alerts import AlertStore, DecisionInfo, StoredAlert, row_to_alert
 from watchnet.store.db import STORE_ERRORS, Connection, Engine
@@ -109,8 +110,6 @@ class AlertManager:
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine, bus: AlertBus | None = None) -> AlertManager:
         """A manager with the webhook and MQTT sinks that ``settings.alerts`` configures."""
-        from watchnet.services.sinks.webhook import RetryPolicy, WebhookSink
-
         cfg = settings.alerts
         sinks: list[AlertSink] = [WebhookSink(w, RetryPolicy.from_config(cfg)) for w in cfg.webhooks]
         if cfg.mqtt is not None:

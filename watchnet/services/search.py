@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,7 @@ from watchnet.store.db import Engine
 from watchnet.store.search_queries import SearchResult, SightingFilter
 from watchnet.store.sightings import APPEARANCE, FACE, PlateIndex, VectorCache, plate_key
 from watchnet.vision.analysis.describe import appearance_embedding
-
-if TYPE_CHECKING:
-    from watchnet.vision.analysis.faces import FaceAnalyzer
+from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
 
 __all__ = ["SearchPage", "SearchQuery", "SearchResult", "SightingSearch", "sighting_thumbnail"]
 
@@ -106,8 +104,6 @@ class SightingSearch:
     # --- query helpers -----------------------------------------------------------------------------
     def embed_face_photo(self, photo: Path | str | np.ndarray) -> np.ndarray:
         """The embedding of the best face in a photo (largest x quality); InputError if there is none."""
-        from watchnet.vision.analysis.faces import FaceAnalyzer, load_image
-
         image = load_image(photo) if isinstance(photo, Path | str) else photo
         if self._faces is None:
             self._faces = FaceAnalyzer(self.settings)
@@ -122,8 +118,6 @@ class SightingSearch:
     @staticmethod
     def embed_crop(crop: Path | str | np.ndarray) -> np.ndarray:
         """The appearance vector of a person crop (a picture of one person, head to feet)."""
-        from watchnet.vision.analysis.faces import load_image
-
         return appearance_embedding(load_image(crop) if isinstance(crop, Path | str) else crop)
 
     # --- search --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import numpy as np
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.matching import template
+from watchnet.core.plate_text import clean_plate_text
 from watchnet.core.records import Face
 from watchnet.store import audit
 from watchnet.store import subjects as repo
@@ -147,8 +148,6 @@ class Watchlist:
         The text is normalised like every plate read (upper case, no spaces or dashes), so "ab-123 cd"
         and a camera's read "AB123CD" meet; matching tolerates ``search.hotlist_max_edits`` edits.
         """
-        from watchnet.core.plate_text import clean_plate_text
-
         text, by = clean_plate_text(_required(plate, "plate")), _required(by, "by (who enrols)")
         if len(text) < 3:
             raise InputError(f"{plate!r} is not a plate: give at least 3 letters or digits")

@@ -21,13 +21,14 @@ from watchnet.api.deps import CAN_VIEW_LIVE, AdminUser, LiveUser, SettingsDep, S
 from watchnet.api.schemas import Strict
 from watchnet.api.state import ApiState
 from watchnet.core.config import CameraConfig, CameraSettings
-from watchnet.core.errors import InputError
+from watchnet.core.errors import InputError, WatchnetError
 from watchnet.services.accounts import Principal
 from watchnet.services.cameras import effective_settings, update_settings
 from watchnet.store import audit
 from watchnet.store.cameras import delete_camera as delete_stored_camera
 from watchnet.store.queries import count_tracks, list_cameras
 from watchnet.store.recorder import Recorder
+from watchnet.vision.sources.factory import probe
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Depends(require(*CAN_VIEW_LIVE))])
 NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -197,9 +198,6 @@ def test_connection(body: ConnectionTestIn, user: AdminUser, settings: SettingsD
     """Open a stream URL the way a camera would (bounded by the stream timeouts) before saving it (admins).
 
     Answers 200 either way: ``ok`` false carries the reason, with any password in the URL masked."""
-    from watchnet.core.errors import WatchnetError
-    from watchnet.vision.sources.factory import probe
-
     try:
         info = probe(body.url, settings.stream)
     except WatchnetError as exc:

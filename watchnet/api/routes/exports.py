@@ -28,6 +28,7 @@ from watchnet.api.deps import (
 from watchnet.api.routes.alerts import load_alert
 from watchnet.api.routes.search import SearchIn
 from watchnet.api.schemas import Id
+from watchnet.services.search import SearchQuery
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 _ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
@@ -59,8 +60,6 @@ def alert_export(
              dependencies=[Depends(require(*CAN_OPERATE))])
 def search_export(body: SearchExportIn, user: OperatorUser, searcher: SearchDep, exports: ExportsDep) -> Response:
     """Run the search (audited as a search) and export its page: JSON and thumbnails, non-matches blurred."""
-    from watchnet.services.search import SearchQuery
-
     query = SearchQuery(
         cameras=tuple(body.cameras), since=body.since, until=body.until, label=body.label,
         upper_colour=body.upper_colour, lower_colour=body.lower_colour, vehicle_colour=body.vehicle_colour,

@@ -22,7 +22,7 @@ from watchnet.api.files import picture
 from watchnet.api.schemas import Id, Strict
 from watchnet.api.uploads import read_image
 from watchnet.core.records import CLASSES
-from watchnet.services.search import SearchPage
+from watchnet.services.search import SearchPage, SearchQuery
 from watchnet.services.search import sighting_thumbnail as sighting_thumbnail_path
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require(*CAN_OPERATE))])
@@ -86,8 +86,6 @@ def _out(page: SearchPage) -> SearchOut:
 @router.post("/search", response_model=SearchOut, responses={400: {}})
 def search(body: SearchIn, user: OperatorUser, searcher: SearchDep) -> SearchOut:
     """Sightings matching every given filter, newest first (ranked by plate similarity with ``fuzzy``)."""
-    from watchnet.services.search import SearchQuery
-
     query = SearchQuery(
         cameras=tuple(body.cameras), since=body.since, until=body.until, label=body.label,
         upper_colour=body.upper_colour, lower_colour=body.lower_colour, vehicle_colour=body.vehicle_colour,
@@ -123,8 +121,6 @@ async def search_photo(
     limit: Annotated[int, Form(ge=1, le=500)] = 50,
 ) -> SearchOut:
     """Sightings most similar to a face photo or a person crop."""
-    from watchnet.services.search import SearchQuery
-
     image, _ = await read_image(file, settings.api.max_upload_bytes)
 
     def run() -> Any:
