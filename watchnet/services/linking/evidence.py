@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from watchnet.core.config import LinkingConfig
+from watchnet.core.plate_text import edit_distance
 from watchnet.core.records import VEHICLE_CLASSES
 from watchnet.services.linking.topology import Topology, inside
 from watchnet.store.journeys import SightingInfo
@@ -69,16 +70,6 @@ def _cosine(a: SightingInfo, b: SightingInfo, kind: str) -> float | None:
     if va is None or vb is None or va.shape != vb.shape:
         return None
     return float(np.dot(va, vb))
-
-
-def _plate_edits(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold: float,
@@ -160,7 +151,7 @@ def score_pair(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingCon
     if gait is not None and cfg.gait_scale > 0:
         cues["gait"] = _soft(gait, 0.5, cfg.gait_scale, cap)
     if a.plate_key and b.plate_key:
-        edits = _plate_edits(a.plate_key, b.plate_key)
+        edits = edit_distance(a.plate_key, b.plate_key)
         facts["plates"] = [a.plate_key, b.plate_key]
         cues["plate"] = cfg.plate_same if edits == 0 else cfg.plate_near if edits == 1 else (
             cfg.plate_differ if edits > 2 else 0.0)

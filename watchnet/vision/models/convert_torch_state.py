@@ -42,9 +42,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from watchnet.core.errors import ModelError
+from watchnet.vision.models.onnx_graph import GraphBuilder
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _STORAGE_DTYPES = {
@@ -165,27 +166,7 @@ def load_state_dict(path: Path) -> dict[str, np.ndarray]:
 
 
 # --- building the graph ---------------------------------------------------------------------------
-class _Graph:
-    def __init__(self, weights: dict[str, np.ndarray]) -> None:
-        self.w = weights
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.count = 0
-
-    def name(self, hint: str) -> str:
-        self.count += 1
-        return f"{hint}_{self.count}"
-
-    def const(self, hint: str, value: np.ndarray) -> str:
-        name = self.name(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], hint: str, out: str | None = None, **attrs: Any) -> str:
-        out = out or self.name(hint)
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
-        return out
-
+class _Graph(GraphBuilder):
     def conv_bn(self, x: str, conv: str, bn: str, stride: int, groups: int, relu6: bool) -> str:
         """Conv (no bias) + BatchNorm folded in float64, optional ReLU6 (Clip 0..6)."""
         kernel = self.w[f"{conv}.weight"].astype(np.float64)

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from watchnet.core.errors import ModelError
+from watchnet.vision.models.onnx_graph import GraphBuilder
 
 CHIP_SIZE = 150
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -69,28 +69,8 @@ def load_tfjs_weights(manifest_path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-class _Graph:
-    """Collects nodes and initialisers with deterministic names."""
-
-    def __init__(self, weights: dict[str, np.ndarray]) -> None:
-        self.w = weights
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.count = 0
-
-    def name(self, hint: str) -> str:
-        self.count += 1
-        return f"{hint}_{self.count}"
-
-    def const(self, hint: str, value: np.ndarray) -> str:
-        name = self.name(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], hint: str, **attrs: Any) -> str:
-        out = self.name(hint)
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
-        return out
+class _Graph(GraphBuilder):
+    """The ResNet's conv blocks on the shared builder."""
 
     def conv(self, x: str, prefix: str, stride: int, relu: bool) -> str:
         """Conv + bias + dlib affine (folded), optional ReLU. 'same' padding for stride 1, 'valid' for 2."""
