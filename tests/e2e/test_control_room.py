@@ -255,6 +255,34 @@ def test_map_search_timeline_audit_stats(console: Console, page_at: Any, shared_
     assert "e2e control room" in auditor.inner_text("#audit-table")  # the search's reason, in its own column
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1600x900", "390x844"])
+def test_page_load_asks_early_and_streams_late(console: Console, page_at: Any, viewport: dict[str, int]) -> None:
+    """The live wall's load (issue 14's 300 ms budget): the session and the camera list asked for together,
+    once; the alert list after the wall; a stream opened only after its tile's first snapshot; every static
+    file under the versioned, cached path. (A camera without frames asking for no picture: bench/console.py.)"""
+    page = page_at("olivia", viewport)
+    page.wait_for_function("() => document.querySelectorAll('#live-grid .cam[data-picture=shown]').length === 2",
+                           timeout=90_000)
+    events: list[str] = []  # "> url" when asked, "< url" when answered, in order
+    page.on("request", lambda r: events.append("> " + r.url.replace(console.url, "")))
+    page.on("requestfinished", lambda r: events.append("< " + r.url.replace(console.url, "")))
+    page.reload()
+    page.wait_for_function("() => [...document.querySelectorAll('#live-grid .cam')].every((t) => t.dataset.picture)")
+    page.wait_for_function("() => document.querySelectorAll('#live-grid .cam[data-picture=shown]').length === 2")
+    page.wait_for_timeout(1500)
+    requests = [e[2:] for e in events if e.startswith(">")]
+    assert requests.count("/api/cameras") == 1 and requests.count("/api/auth/me") == 1, requests
+    assert events.index("> /api/cameras") < events.index("< /api/auth/me"), "camera list waited for the session"
+    alerts = next(i for i, u in enumerate(requests) if u.startswith("/api/alerts?limit="))
+    assert alerts > requests.index("/api/cameras")
+    for name in ("pets", "stage"):
+        snap = next(i for i, u in enumerate(requests) if u.startswith(f"/api/cameras/{name}/snapshot.jpg"))
+        stream = next(i for i, u in enumerate(requests) if u.startswith(f"/api/cameras/{name}/live.mjpeg"))
+        assert snap < stream, f"{name}: stream opened before its first picture"
+    statics = [u for u in requests if u.startswith("/static/")]
+    assert statics and all(u.startswith("/static/v/") for u in statics), statics
+
+
 def test_connection_lost_banner_and_streams_come_back(console: Console, page_at: Any) -> None:
     """Stops the server under an open console and starts it again on the same port (runs last)."""
     page = page_at("olivia")

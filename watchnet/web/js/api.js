@@ -10,7 +10,13 @@ export async function api(path, { method = "GET", body, form } = {}) {
   const init = { method, credentials: "same-origin", headers: {} };
   if (form) init.body = form;
   else if (body !== undefined) { init.body = JSON.stringify(body); init.headers["content-type"] = "application/json"; }
-  const response = await fetch(path, init);
+  return read(path, await fetch(path, init));
+}
+
+/** The answer to a request boot.js started for ``path`` (a fetch promise), read as api() reads its own. */
+export async function answer(path, pending) { return read(path, await pending); }
+
+async function read(path, response) {
   if (response.status === 401 && !path.startsWith("/api/auth/login")) onUnauthorized();
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;

@@ -1,5 +1,5 @@
 // The console's entry: log in, show the views the role may use, keep the alert feed connected.
-import { api, setUnauthorizedHandler } from "./api.js";
+import { answer, api, setUnauthorizedHandler } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { AlertFeed } from "./feed.js";
 import * as live from "./live.js";
@@ -14,6 +14,12 @@ import * as users from "./users.js";
 import * as cameras from "./cameras.js";
 import * as timeline from "./timeline.js";
 import { ConnectionMonitor } from "./connection.js";
+
+// Page load: who is logged in and the live wall's cameras were asked for together by boot.js while the
+// page was parsed, instead of one after the other once the modules ran.
+const early = window.watchnetBoot || {};
+const boot = { me: early.me ? answer("/api/auth/me", early.me) : api("/api/auth/me") };
+if (early.cameras) live.prefetch(answer("/api/cameras", early.cameras), early.at);
 
 const VIEWS = { live, alerts, watchlist, search, map, follow, stats, audit, users, cameras, timeline };
 const state = { user: null, feed: null, current: null };
@@ -40,16 +46,23 @@ async function showShell(user) {
   document.getElementById("shell").hidden = false;
   document.getElementById("whoami").textContent = `${user.name} (${user.role})`;
   for (const link of document.querySelectorAll("#nav a")) link.hidden = !allowed(link, user.role);
-  if (["admin", "operator", "auditor"].includes(user.role)) {
-    // the view draws at once; the feed connects once it knows which alerts exist (no beep for old ones)
-    const feed = state.feed = new AlertFeed(user);
-    feed.preload().then(() => feed.start());
+  let feed = null;
+  if (["admin", "operator", "auditor"].includes(user.role)) feed = state.feed = new AlertFeed(user);
+  const drawn = route();
+  if (feed) {
+    // the view draws first; then the feed learns which alerts exist (no beep for old ones) and connects:
+    // the list of up to 500 alerts does not compete with the first view's own requests
+    afterFirstView(drawn).then(() => feed.preload()).then(() => feed.start());
   }
-  route();
+}
+
+// The first view's requests go first; what the page needs only later waits for them (at most a second).
+function afterFirstView(drawn) {
+  return Promise.race([drawn, new Promise((resolve) => setTimeout(resolve, 1000))]);
 }
 
 function route() {
-  if (!state.user) return;
+  if (!state.user) return Promise.resolve();
   let name = (location.hash.replace(/^#\//, "").split("/")[0]) || "live";
   const link = document.querySelector(`#nav a[data-view="${name}"]`);
   if (!VIEWS[name] || !link || link.hidden) name = "live";
@@ -64,7 +77,7 @@ function route() {
   clear(document.getElementById("view")).append(view);
   state.current = VIEWS[name];
   const rest = location.hash.replace(/^#\/[^/]*\/?/, "");
-  state.current.enter(view, { user: state.user, feed: state.feed, arg: decodeURIComponent(rest) }).catch((err) => {
+  return state.current.enter(view, { user: state.user, feed: state.feed, arg: decodeURIComponent(rest) }).catch((err) => {
     view.append(h("p", { class: "error", role: "alert" }, err.message));
   });
 }
@@ -120,12 +133,11 @@ async function start() {
   document.getElementById("alert-banner").addEventListener("click", () => { location.hash = "#/alerts"; });
   window.addEventListener("hashchange", () => { closeMenu(); route(); });
   document.getElementById("menu-toggle").addEventListener("click", toggleMenu);
-  new ConnectionMonitor(document.getElementById("conn-banner")).start();
-  try {
-    await showShell(await api("/api/auth/me"));
-  } catch {
-    showLogin();
-  }
+  const monitor = new ConnectionMonitor(document.getElementById("conn-banner"));
+  let me = null;
+  try { me = await boot.me; } catch { /* not logged in, or the server is away: the monitor says which */ }
+  if (me) await showShell(me); else showLogin();
+  monitor.start();
 }
 
 window.addEventListener("error", (e) => toast(`error: ${e.message}`, true));

@@ -1,8 +1,15 @@
 // Live wall: layouts 1, 2x2, 3x3, 4x4 or auto (remembered per user in localStorage), a page of tiles at a
 // time, double-click a tile for full screen, a state badge per tile with the camera's error written out.
-// Up to MJPEG_MAX tiles stream as MJPEG; the rest refresh snapshots, because a browser keeps only six
-// connections per server and each MJPEG stream holds one open. Broken streams retry with back-off, and
-// every stream restarts when the server answers again after a restart (app.js announces it).
+// Up to MJPEG_MAX tiles stream as MJPEG (running cameras first); the rest refresh snapshots, because a
+// browser keeps only six connections per server and each MJPEG stream holds one open. Broken streams
+// retry with back-off, and every stream restarts when the server answers again after a restart (app.js
+// announces it).
+// Page load: every tile asks for one snapshot first (a short request) and a streaming tile opens its
+// stream only once that first picture is shown, so open streams never hold the connections the page's
+// other first requests and pictures need. A camera that has delivered no frame yet (connecting, failed,
+// unreachable: the camera list says so) gets no picture request at all: its tile shows the state and the
+// error, and asks for a picture once a status round reports a frame. The camera list may come from
+// app.js's early request.
 import { api } from "./api.js";
 import { h } from "./dom.js";
 
@@ -14,10 +21,24 @@ const STATE_TEXT = {
   connecting: "connecting", running: "running", reconnecting: "reconnecting", unreachable: "unreachable",
   ended: "ended", stopped: "stopped", failed: "failed", offline: "offline", starting: "connecting", restarting: "restarting",
 };
+const PREFETCH_FRESH_MS = 5000;
+let prefetched = null;
 let timers = [];
 let tiles = [];
 let onBack = null;
 let onKey = null;
+
+/** The camera list asked for early (boot.js, while the session is checked); enter() takes it if still fresh. */
+export function prefetch(pending, at) {
+  prefetched = { at, cams: pending.catch(() => null) };
+}
+
+async function cameraList() {
+  const early = prefetched;
+  prefetched = null;
+  const cams = early && performance.now() - early.at < PREFETCH_FRESH_MS ? await early.cams : null;
+  return cams || api("/api/cameras");
+}
 
 export function layoutKey(user) { return `watchnet.layout.${user.name}`; }
 export function savedLayout(user) {
@@ -42,16 +63,28 @@ function describe(status) {
   return parts.join(" · ");
 }
 
+// The camera list says whether there is a picture to ask for: a frame's age, or a camera that runs.
+function hasFrame(status) {
+  return status.state === "running" || (status.last_frame_age_s !== null && status.last_frame_age_s !== undefined);
+}
+
 class Tile {
   constructor(cam, mjpeg) {
     this.name = cam.name;
     this.base = `/api/cameras/${encodeURIComponent(cam.name)}`;
     this.mjpeg = mjpeg;
+    this.framed = hasFrame(cam.status);
+    this.streaming = false;  // a streaming tile shows a snapshot first, then opens its stream
     this.delay = 1000;
     this.retry = null;
     this.img = h("img", { alt: `Live view of camera ${cam.name}`, "data-camera": cam.name });
     this.img.addEventListener("error", () => this.failed());
-    this.img.addEventListener("load", () => { this.delay = 1000; this.el.classList.remove("no-picture"); });
+    this.img.addEventListener("load", () => {
+      this.delay = 1000;
+      this.el.classList.remove("no-picture");
+      this.el.dataset.picture = "shown";
+      if (this.mjpeg && !this.streaming && this.img.isConnected) { this.streaming = true; this.img.src = this.url(); }
+    });
     this.badge = badge(cam.status);
     this.error = h("p", { class: "tile-error", "data-error-of": cam.name, role: "status" }, cam.status.error || "");
     this.foot = h("footer", { "data-status-of": cam.name }, describe(cam.status));
@@ -63,20 +96,30 @@ class Tile {
     this.start();
   }
 
-  url() { return this.mjpeg ? `${this.base}/live.mjpeg?t=${Date.now()}` : `${this.base}/snapshot.jpg?t=${Date.now()}`; }
-  start() { clearTimeout(this.retry); this.retry = null; this.img.src = this.url(); }
+  url() { return this.streaming ? `${this.base}/live.mjpeg?t=${Date.now()}` : `${this.base}/snapshot.jpg?t=${Date.now()}`; }
+  start() {
+    clearTimeout(this.retry);
+    this.retry = null;
+    this.streaming = false;
+    if (this.framed) { this.img.src = this.url(); return; }
+    this.img.removeAttribute("src");  // nothing to show yet: update() starts the picture once there is a frame
+    this.el.classList.add("no-picture");
+    if (!this.el.dataset.picture) this.el.dataset.picture = "none";
+  }
 
   failed() {
     // no picture yet (camera connecting) or the server is gone: try again later, waiting longer each time
     this.el.classList.add("no-picture");
+    if (!this.el.dataset.picture) this.el.dataset.picture = "none";
     if (this.retry || !this.img.getAttribute("src")) return;
     this.retry = setTimeout(() => { this.retry = null; if (this.img.isConnected) this.start(); }, this.delay);
     this.delay = Math.min(this.delay * 2, 15000);
   }
 
-  refresh() { if (!this.mjpeg && !this.retry) this.img.src = this.url(); }
+  refresh() { if (!this.mjpeg && !this.retry) this.img.src = this.url(); }  // a streaming tile retries in failed()
 
   update(status) {
+    if (!this.framed && hasFrame(status)) { this.framed = true; this.start(); }
     const fresh = badge(status);
     this.badge.replaceWith(fresh);
     this.badge = fresh;
@@ -98,13 +141,13 @@ class Tile {
 
 async function refreshStatus() {
   try {
-    const cams = await api("/api/cameras");
+    const cams = await cameraList();
     for (const cam of cams) tiles.find((t) => t.name === cam.name)?.update(cam.status);
   } catch { /* app.js shows the banner; the next round tries again */ }
 }
 
 export async function enter(root, { user, arg }) {
-  const cams = await api("/api/cameras");
+  const cams = await cameraList();
   if (!root.isConnected) return;  // the user moved on while this loaded: start no streams
   let layout = arg ? "1" : savedLayout(user);
   let page = 0;
@@ -139,7 +182,10 @@ export async function enter(root, { user, arg }) {
     const cols = layout === "auto" ? columns("auto", shown.length) : columns(layout, shown.length);
     grid.style.setProperty("--cols", String(cols));
     grid.dataset.layout = layout;
-    tiles = shown.map((cam, i) => new Tile(cam, Boolean(arg) || i < MJPEG_MAX));
+    // the streams go to the cameras that deliver pictures now, then to the others in order
+    const ranked = [...shown.filter((c) => c.status.state === "running"), ...shown.filter((c) => c.status.state !== "running")];
+    const streamed = new Set(ranked.slice(0, MJPEG_MAX).map((c) => c.name));
+    tiles = shown.map((cam) => new Tile(cam, Boolean(arg) || streamed.has(cam.name)));
     grid.replaceChildren(...tiles.map((t) => t.el));
     for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.layout === layout));
     pager.textContent = pages > 1 ? `page ${page + 1} of ${pages}` : "";
