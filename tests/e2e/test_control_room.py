@@ -185,6 +185,13 @@ def test_alert_decision_view(console: Console, page_at: Any, shared_data: Path, 
     assert page.locator("#decision-map g.here[data-camera=stage]").count() == 1
     assert page.locator("#decision-journey").count() == 1
     assert page.locator("#decision-tracks").count() == 1
+    # the seconds before and after the match: an H.264 clip written next to the snapshot, played in the view
+    page.wait_for_function("""() => { const v = document.querySelector('#decision-clip');
+        return v && v.readyState >= 2 && v.videoWidth > 0 && v.duration >= 2; }""", timeout=60_000)
+    clip = client(console, "olivia").get(f"/api/alerts/{alert_id}/clip.mp4")
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    with contextlib.closing(client(console, "vic")) as viewer:  # the snapshot's readers only
+        assert viewer.get(f"/api/alerts/{alert_id}/clip.mp4").status_code == 403
     if viewport is PHONE:
         no_sideways_scroll(page)
         return

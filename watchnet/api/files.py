@@ -11,7 +11,8 @@ from fastapi.responses import FileResponse
 
 from watchnet.core.config import Settings
 
-_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+          ".mp4": "video/mp4"}
 
 
 def picture(settings: Settings, stored: str | None, what: str) -> FileResponse:

@@ -642,6 +642,11 @@ class AlertsConfig(BaseModel):
     group_max_faces: int = Field(
         default=200, ge=1, le=2000, description="Faces an alert group keeps for a dismissal to turn into negatives"
     )
+    clip_before_s: float = Field(default=3.0, ge=0, le=30, description="Seconds of video before the match in "
+                                 "the alert's clip (written next to its snapshot); 0 and clip_after_s 0: no clip")
+    clip_after_s: float = Field(default=3.0, ge=0, le=30, description="Seconds of video after the match in the clip")
+    clip_fps: float = Field(default=5.0, gt=0, le=30, description="Frames a second kept for clips (ring per camera)")
+    clip_max_side: int = Field(default=640, ge=160, le=1920, description="Longest side of the clip's frames")
 
 
 class ExportsConfig(BaseModel):

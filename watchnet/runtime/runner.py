@@ -35,6 +35,7 @@ from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.blur import StreamBlur
 from watchnet.vision.analysis.detect import Detector
 from watchnet.vision.analysis.regions import RegionSearch, draw_searched
+from watchnet.vision.clips import ClipRecorder
 from watchnet.vision.mot import MotWriter
 from watchnet.vision.pipeline import CameraPipeline, FrameResult, TrackAnalyzer
 from watchnet.vision.sources.base import Source, SourceState
@@ -428,6 +429,7 @@ class Runner:
         video: _AnnotatedVideo | None = None
         source: Source | None = None
         last: Frame | None = None
+        clips = ClipRecorder(self.settings.alerts)  # a few seconds around each alert, next to its snapshot
         try:
             if upsert and self.recorder is not None:
                 self.recorder.upsert_cameras([camera])  # added during the run: give it its row first
@@ -461,6 +463,7 @@ class Runner:
                         frame = Frame(frame.camera, frame.index + shift[0], frame.pts + shift[1], frame.timestamp,
                                       frame.image)
                     result = pipeline.process(frame)
+                    clips.push(result.frame.image, result.frame.pts, result.alerts)
                     self._deliver(result, stats, writer, mot, video)
                     last = frame
                     if cam.stop.is_set() or self._enough(stats):
@@ -484,6 +487,7 @@ class Runner:
                 if pipeline is not None:
                     with self._lock:
                         self._next_ids[camera.name] = pipeline.tracker._tracker._next_track_id
+                clips.close()
                 self._close_camera(cam, source, mot, video)
 
     def _continue_track_ids(self, name: str, pipeline: CameraPipeline) -> None:

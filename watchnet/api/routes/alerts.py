@@ -39,6 +39,7 @@ from watchnet.services.accounts import Principal
 from watchnet.services.sinks.base import alert_json
 from watchnet.store import evidence as store
 from watchnet.store.alerts import AlertFilter, AlertStore, StoredAlert
+from watchnet.vision.clips import clip_path
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(require(*CAN_READ_ALERTS))])
 ws_router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -167,6 +168,17 @@ def crop(alert: Id, state: StateDep) -> FileResponse:
 def snapshot(alert: Id, state: StateDep) -> FileResponse:
     """The whole frame at the match (operators see it as recorded)."""
     return _picture(state, alert, "snapshot_path")
+
+
+@router.get("/{alert}/clip.mp4", response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}},
+                                                                   404: {}})
+def clip(alert: Id, state: StateDep) -> FileResponse:
+    """A few seconds of video before and after the match (H.264 MP4, written next to the snapshot once the
+    seconds after the match have passed: 404 until then, or when clips are off). Same readers as the snapshot."""
+    found = AlertStore(state.engine).pictures(alert, "snapshot_path")
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert}")
+    return picture(state.settings, str(clip_path(found[0])) if found[0] else None, f"alert {alert}")
 
 
 class EvidenceTrack(BaseModel):

@@ -74,6 +74,24 @@ function replace(alert, fresh = false) {
   cards.set(alert.id, el);
 }
 
+// The clip around the match is written a few seconds after the alert (the seconds after it must pass):
+// until it exists the route answers 404 and the player tries again a few times.
+function clip(alert) {
+  const src = `/api/alerts/${alert.id}/clip.mp4`;
+  const note = h("p", { class: "muted", id: "decision-clip-note" }, "");
+  const video = h("video", { src, id: "decision-clip", class: "scene", controls: true, muted: true, loop: true, autoplay: true, playsinline: true, preload: "auto", "aria-label": "Video around the match" });
+  video.muted = true;
+  let tries = 0;
+  video.addEventListener("error", () => {
+    tries += 1;
+    if (tries > 6 || !video.isConnected) { note.textContent = "No clip for this alert."; video.hidden = true; return; }
+    note.textContent = "The clip is being written…";
+    setTimeout(() => { if (video.isConnected) video.src = `${src}?try=${tries}`; }, 2500);
+  });
+  video.addEventListener("loadeddata", () => { note.textContent = ""; video.hidden = false; });
+  return h("div", {}, video, note);
+}
+
 function figure(caption, ...content) {
   return h("figure", { class: "evidence" }, ...content, h("figcaption", {}, caption));
 }
@@ -125,7 +143,9 @@ function showDecision(alert, ev) {
         ? h("div", { class: "strip", id: "decision-tracks" }, strip.map((t) => h("img", { src: t.thumbnail, alt: `Track ${t.track_id} at ${when(t.first_seen)}`, title: `track ${t.track_id}, ${when(t.first_seen)} – ${when(t.last_seen)}`, loading: "lazy" })))
         : h("div", { class: "face empty", id: "decision-tracks" }, "stored when the track ends"))),
     h("div", { class: "evidence-row wide" },
-      figure("Scene at the match", alert.snapshot ? h("img", { src: alert.snapshot, alt: "Whole frame at the match", class: "scene", id: "decision-scene" }) : h("div", { class: "scene empty" }, "no frame")),
+      h("div", { class: "scene-pair" },
+        figure("Scene at the match", alert.snapshot ? h("img", { src: alert.snapshot, alt: "Whole frame at the match", class: "scene", id: "decision-scene" }) : h("div", { class: "scene empty" }, "no frame")),
+        alert.snapshot ? figure("Seconds before and after", clip(alert)) : null),
       h("div", { class: "side" }, figure("Camera on the map", miniMap(alert, ev.journey)), journeyView(ev))),
     (alert.decisions || []).length ? h("p", { class: "muted", id: "decision-history" }, "History: ", alert.decisions.map((d) => `${d.action} by ${d.actor} ${when(d.at)}${d.note ? ` (${d.note})` : ""}`).join("; ")) : "");
   panel.dataset.alert = alert.id;
