@@ -63,6 +63,18 @@ function describe(status) {
   return parts.join(" · ");
 }
 
+// Page-load marks on the browser's own clock (ms since navigation start; bench/console.py reads them): the
+// first frame painted with every tile built, and the first frame after every tile has its first picture
+// or knows it has none.
+function markOnce(name) {
+  if (performance.getEntriesByName(name).length) return;
+  requestAnimationFrame(() => { if (!performance.getEntriesByName(name).length) performance.mark(name); });
+}
+
+function pictureSettled() {
+  if (tiles.length && tiles.every((t) => t.el.dataset.picture)) markOnce("watchnet:live-pictures");
+}
+
 // The camera list says whether there is a picture to ask for: a frame's age, or a camera that runs.
 function hasFrame(status) {
   return status.state === "running" || (status.last_frame_age_s !== null && status.last_frame_age_s !== undefined);
@@ -83,6 +95,7 @@ class Tile {
       this.delay = 1000;
       this.el.classList.remove("no-picture");
       this.el.dataset.picture = "shown";
+      pictureSettled();
       if (this.mjpeg && !this.streaming && this.img.isConnected) { this.streaming = true; this.img.src = this.url(); }
     });
     this.badge = badge(cam.status);
@@ -104,13 +117,13 @@ class Tile {
     if (this.framed) { this.img.src = this.url(); return; }
     this.img.removeAttribute("src");  // nothing to show yet: update() starts the picture once there is a frame
     this.el.classList.add("no-picture");
-    if (!this.el.dataset.picture) this.el.dataset.picture = "none";
+    if (!this.el.dataset.picture) { this.el.dataset.picture = "none"; pictureSettled(); }
   }
 
   failed() {
     // no picture yet (camera connecting) or the server is gone: try again later, waiting longer each time
     this.el.classList.add("no-picture");
-    if (!this.el.dataset.picture) this.el.dataset.picture = "none";
+    if (!this.el.dataset.picture) { this.el.dataset.picture = "none"; pictureSettled(); }
     if (this.retry || !this.img.getAttribute("src")) return;
     this.retry = setTimeout(() => { this.retry = null; if (this.img.isConnected) this.start(); }, this.delay);
     this.delay = Math.min(this.delay * 2, 15000);
@@ -187,6 +200,8 @@ export async function enter(root, { user, arg }) {
     const streamed = new Set(ranked.slice(0, MJPEG_MAX).map((c) => c.name));
     tiles = shown.map((cam) => new Tile(cam, Boolean(arg) || streamed.has(cam.name)));
     grid.replaceChildren(...tiles.map((t) => t.el));
+    markOnce("watchnet:live-tiles");
+    pictureSettled();
     for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.layout === layout));
     pager.textContent = pages > 1 ? `page ${page + 1} of ${pages}` : "";
     prev.hidden = next.hidden = pages <= 1;
