@@ -75,11 +75,12 @@ function replace(alert, fresh = false) {
 }
 
 // The clip around the match is written a few seconds after the alert (the seconds after it must pass):
-// until it exists the route answers 404 and the player tries again a few times.
+// until it exists the route answers 404 and the player tries again a few times. It starts loading once
+// the view's pictures have (at most a second later): the faces and the scene come first.
 function clip(alert) {
   const src = `/api/alerts/${alert.id}/clip.mp4`;
   const note = h("p", { class: "muted", id: "decision-clip-note" }, "");
-  const video = h("video", { src, id: "decision-clip", class: "scene", controls: true, muted: true, loop: true, autoplay: true, playsinline: true, preload: "auto", "aria-label": "Video around the match" });
+  const video = h("video", { id: "decision-clip", class: "scene", controls: true, muted: true, loop: true, autoplay: true, playsinline: true, preload: "auto", "aria-label": "Video around the match" });
   video.muted = true;
   let tries = 0;
   video.addEventListener("error", () => {
@@ -89,6 +90,14 @@ function clip(alert) {
     setTimeout(() => { if (video.isConnected) video.src = `${src}?try=${tries}`; }, 2500);
   });
   video.addEventListener("loadeddata", () => { note.textContent = ""; video.hidden = false; });
+  const begin = () => { if (video.isConnected && !video.getAttribute("src")) video.src = src; };
+  requestAnimationFrame(() => {
+    const pending = [...(video.closest("#decision")?.querySelectorAll("img") || [])].filter((i) => !i.complete);
+    if (!pending.length) { begin(); return; }
+    let left = pending.length;
+    for (const img of pending) for (const type of ["load", "error"]) img.addEventListener(type, () => { left -= 1; if (!left) begin(); }, { once: true });
+    setTimeout(begin, 1000);
+  });
   return h("div", {}, video, note);
 }
 
