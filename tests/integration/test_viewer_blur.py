@@ -75,6 +75,32 @@ def test_searches_on_budget_and_on_change(shared_data: Path, faces: FaceAnalyzer
     assert counting.searches == 6
 
 
+def test_tracks_ending_or_frames_skipped_mean_a_new_search(shared_data: Path, faces: FaceAnalyzer) -> None:
+    """Found by the viewer-privacy test when the camera's end got slower: its last picture comes without
+    boxes (the tracks ended, the people still stand there), and a carried search then hid nothing."""
+    cfg = Settings.load().exports.model_copy(update={"live_face_every": 3})
+    photo = load(shared_data / TWO_PEOPLE)
+    h, w = photo.shape[:2]
+    counting = Counting(faces)
+    blur = ViewerBlur(cfg, lambda: counting)
+    people = [(0.0, 0.0, w / 2, float(h)), (w / 2, 0.0, float(w), float(h))]
+
+    def frame(boxes: list[Box], ids: list[int], seq: int | None = None) -> None:
+        canvas = photo.copy()
+        blur("cam", canvas, boxes, ids, seq=seq)
+        assert _passing(faces, canvas) == 0
+
+    frame(people, [1, 2], seq=10)
+    assert counting.searches == 1
+    frame([], [], seq=10)  # the same picture, its tracks ended
+    assert counting.searches == 2
+    frame(people, [1, 2], seq=11)
+    frame(people, [1, 2], seq=11)
+    assert counting.searches == 3  # the tracks came back: searched; then carried
+    frame(people, [1, 2], seq=40)  # the camera moved on by many frames since that search
+    assert counting.searches == 4
+
+
 def test_fails_closed_without_a_face_detector(shared_data: Path, faces: FaceAnalyzer) -> None:
     cfg = Settings.load().exports
 

@@ -195,7 +195,8 @@ class LiveHub:
         boxes = latest.xyxy * scale
         if variant == "private":  # every face, matches included: none is confirmed by two people here
             people = latest.class_id == _PERSON
-            self.viewer_blur(camera, canvas, boxes[people], latest.tracker_id[people], (), exact=exact)
+            self.viewer_blur(camera, canvas, boxes[people], latest.tracker_id[people], (), exact=exact,
+                             seq=latest.index)
         for box, cls, tid in zip(boxes, latest.class_id, latest.tracker_id, strict=True):
             _draw_box(canvas, box, int(cls), int(tid), names.get(int(tid)), variant)
         ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, self.config.live_jpeg_quality])

@@ -281,6 +281,7 @@ class _Seen:
     tracks: set[int]
     thumb: np.ndarray
     since: int = 0
+    seq: int | None = None  # the camera's frame number searched, when the caller gives one
 
 
 class ViewerBlur:
@@ -292,9 +293,12 @@ class ViewerBlur:
     or a person the detector has no box for is found too.
 
     On a budget: the live picture is searched every ``exports.live_face_every``-th rendered frame, and
-    at once when a track appears that the last search did not see, when the scene changes (a cut or a
-    camera move: the mean grey change of a 32 x 18 thumbnail exceeds ``exports.live_scene_change``) or
-    when the frame stayed the camera's latest for a while (``exact``). In between, each track's faces
+    at once when the tracks differ from the last search's (one appeared, or one ended while its person may
+    still stand there: the camera's last picture comes without boxes), when the scene changes (a cut or a
+    camera move: the mean grey change of a 32 x 18 thumbnail exceeds ``exports.live_scene_change``), when
+    the camera moved on by that many frames since the last search (``seq``: a viewer who looks rarely, or
+    a slow renderer, gets each picture searched, since faces appear and turn between them) or when the
+    frame stayed the camera's latest for a while (``exact``). In between, each track's faces
     move with its box, loose faces stay put, and every person's head region is blurred as well
     (generous: a carried face box may lag a turning head).
 
@@ -342,18 +346,20 @@ class ViewerBlur:
 
     def __call__(self, key: str, image: np.ndarray, boxes: Sequence[Box] | np.ndarray,
                  track_ids: Sequence[int] | np.ndarray, keep: Collection[int] = (), *,
-                 exact: bool = False) -> BlurReport:
+                 exact: bool = False, seq: int | None = None) -> BlurReport:
         """Blur, in place, every face of camera ``key``'s frame but the kept tracks' (see the class)."""
         person_boxes: list[Box] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
         ids = [int(t) for t in track_ids]
         with self._camera_lock(key):
             seen = self._seen.get(key)
             thumb = _thumb(image)
-            fresh = seen is None or exact or seen.since + 1 >= max(1, self.cfg.live_face_every) \
-                or any(t not in seen.tracks for t in ids) \
+            every = max(1, self.cfg.live_face_every)
+            fresh = seen is None or exact or seen.since + 1 >= every \
+                or (seq is not None and (seen.seq is None or not 0 <= seq - seen.seq < every)) \
+                or set(ids) != seen.tracks \
                 or float(np.mean(cv2.absdiff(thumb, seen.thumb))) > self.cfg.live_scene_change
             if fresh or self.finder is None:
-                return self._search(key, image, person_boxes, ids, keep, thumb)
+                return self._search(key, image, person_boxes, ids, keep, thumb, seq)
             assert seen is not None
             seen.since += 1
             faces = [Face(xyxy=_absolute(rel, box), score=1.0)
@@ -372,7 +378,7 @@ class ViewerBlur:
             return self._camera_locks.setdefault(key, threading.Lock())
 
     def _search(self, key: str, image: np.ndarray, boxes: list[Box], ids: list[int],
-                keep: Collection[int], thumb: np.ndarray | None = None) -> BlurReport:
+                keep: Collection[int], thumb: np.ndarray | None = None, seq: int | None = None) -> BlurReport:
         finder = self.finder
         if finder is None:
             blur_everything(image, self.cfg)
@@ -385,7 +391,7 @@ class ViewerBlur:
             relative={tid: [_relative(f.xyxy, box) for f in mine]
                       for mine, box, tid in zip(owned, boxes, ids, strict=True) if mine},
             loose=[f.xyxy for f in faces if id(f) not in held], tracks=set(ids),
-            thumb=thumb if thumb is not None else _thumb(image))
+            thumb=thumb if thumb is not None else _thumb(image), seq=seq)
         return blur_non_matches(image, boxes, ids, keep, self.cfg, faces=faces)
 
 
