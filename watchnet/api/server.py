@@ -31,7 +31,7 @@ def attach_pipeline(app: FastAPI, *, loop: bool = False, max_frames: int | None 
     """Cameras as threads of this process, wired to the app (not started): their analyzers share the app's
     services (one face model for enrolment and matching, one alert manager and bus), and an enrolment
     through the API reloads the cameras' gallery at once. Returns the supervisor and the function that
-    flushes the sightings writer and the alert sinks when the cameras have stopped."""
+    writes and links the last sightings when the cameras have stopped (the sinks close with the services)."""
     state: ApiState = app.state.watchnet
     supervisor = PipelineSupervisor(state.settings, state.engine, state.live, loop=loop, max_frames=max_frames)
     built = build_analysis(state.services, supervisor.run_id)
@@ -78,10 +78,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
             supervisor.stop()
         if workers is not None:
             workers.stop()
-        events.close()  # what the cameras logged is handed to the sinks before they close
-        flush()  # in thread mode this also flushes the sinks
-        if supervisor is None:
-            services.close()
+        flush()  # the last sightings written and linked (thread mode): they can still log events
+        events.close()  # what the cameras and the linker logged is handed to the sinks before they close
+        services.close()
         services.engine.dispose()
 
 

@@ -31,7 +31,9 @@ from watchnet.vision.pipeline import TrackAnalyzer
 
 @dataclass(slots=True)
 class Analysis:
-    """The analyzers factory for ``Runner`` plus what must be flushed when the run ends."""
+    """The analyzers factory for ``Runner`` plus what must be flushed when the run ends: ``close`` writes the
+    last sightings and links them. The alert sinks belong to the ``Services`` and are closed by their owner
+    (``Services.close``), after the event log has been handed to them: the last links can still raise events."""
 
     analyzers: Callable[[CameraConfig], list[TrackAnalyzer]]
     watch: FaceWatch
@@ -69,7 +71,6 @@ def build_analysis(services: Services, run_id: Callable[[], int | None]) -> Anal
             writer.close()
         if linking is not None:
             linking.close()  # after the writer: the last sightings get linked too
-        watch.close()
 
     return Analysis(analyzers, watch, close)
 
