@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from tests.integration.test_search_pipeline import _run
 from watchnet.core.config import AttributesConfig, CameraConfig, Settings
 from watchnet.core.records import Face
-from watchnet.services.search import SearchQuery, SightingSearch
+from watchnet.services.container import build_services
+from watchnet.services.search import SearchQuery
 from watchnet.store.db import open_store
 from watchnet.store.queries import list_tracks
 from watchnet.vision.analysis.age_gender import AgeGenderEstimator, AgeGenderVoter, band_labels
@@ -120,7 +121,7 @@ def test_switched_off_by_default_nothing_is_estimated_or_stored(shared_data: Pat
     engine = open_store(settings)
     tracks = list_tracks(engine, camera="stage", run_id=runner.run_id, limit=100)
     assert tracks and not any(k in t.attributes for t in tracks for k in KEYS)
-    api = SightingSearch(engine, settings)
+    api = build_services(settings, engine).search
     page = api.search(SearchQuery(cameras=("stage",), limit=100), actor="t", reason="test")
     assert page.total == writer.written and page.results
     assert not any(k in r.attributes for r in page.results for k in KEYS)
@@ -155,7 +156,7 @@ def test_switched_on_tracks_carry_band_and_gender_and_search_filters_on_them(
             assert float(str(attrs["gender_confidence"])) >= settings.attributes.gender_min_confidence
     men = [t for t in described if t.attributes.get("gender") == "male"]
     assert men
-    api = SightingSearch(engine, settings)
+    api = build_services(settings, engine).search
     found = api.search(SearchQuery(cameras=("stage",), gender="male", limit=100), actor="t", reason="test")
     assert {r.track_id for r in found.results} == {t.track_id for t in men}
     assert all(r.attributes["gender"] == "male" and "gender_confidence" in r.attributes for r in found.results)

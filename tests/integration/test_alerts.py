@@ -17,6 +17,7 @@ from watchnet.core.config import Settings, WebhookConfig
 from watchnet.core.records import Alert, AlertState
 from watchnet.services.alerts import AlertDecisionError, AlertManager
 from watchnet.services.bus import AlertBus
+from watchnet.services.container import build_services
 from watchnet.services.sinks.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -24,7 +25,7 @@ from watchnet.services.sinks.webhook import (
     WebhookSink,
     verify_signature,
 )
-from watchnet.services.watchlist import Watchlist, read_photo_file
+from watchnet.services.watchlist import read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
@@ -50,7 +51,8 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture()
 def subject_id(settings: Settings, engine: sa.Engine, analyzer: FaceAnalyzer, shared_data: Path) -> int:
     photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
-    return Watchlist(settings, engine, analyzer).enrol("Test Subject", [read_photo_file(photo)], by="admin").id
+    watchlist = build_services(settings, engine, faces=analyzer).watchlist
+    return watchlist.enrol("Test Subject", [read_photo_file(photo)], by="admin").id
 
 
 def _alert(subject_id: int, track_id: int = 5) -> Alert:

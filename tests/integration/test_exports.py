@@ -31,8 +31,8 @@ from watchnet.core.records import Alert, Face, Sighting
 from watchnet.services.alerts import AlertManager
 from watchnet.services.container import build_services
 from watchnet.services.exports import Exports, ExportTools
-from watchnet.services.search import SearchQuery, SightingSearch
-from watchnet.services.watchlist import Watchlist, read_photo_file
+from watchnet.services.search import SearchQuery
+from watchnet.services.watchlist import read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import open_store
 from watchnet.store.sightings import SightingStore
@@ -186,7 +186,7 @@ def raise_photo_alert(settings: Settings, engine: Engine, photo: Path, detector:
 def enrol(settings: Settings, engine: Engine, folder: Path, faces: FaceAnalyzer) -> int:
     """A real watchlist subject (alerts refer to one), enrolled from a one-face photo."""
     photo = read_photo_file(folder / "alex-lacamoire.png")
-    return Watchlist(settings, engine, faces).enrol("Subject A", [photo], by="admin").id
+    return build_services(settings, engine, faces=faces).watchlist.enrol("Subject A", [photo], by="admin").id
 
 
 def read_zip(data: bytes | Path) -> dict[str, bytes]:
@@ -285,13 +285,14 @@ def test_search_export_blurs_anonymous_thumbnails(shared_data: Path, store: tupl
                   timestamp=during, frame_index=3)
     manager.raise_alert(alert)
     assert alert.id is not None
-    unconfirmed = SightingSearch(engine, settings).search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
+    searcher = build_services(settings, engine).search
+    unconfirmed = searcher.search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
     buffer = io.BytesIO()
     exports.search(unconfirmed, {"cameras": ["cam"]}, buffer, actor="op1", reason="case 9")
     assert not any(r["watchlist_match"] for r in json.loads(read_zip(buffer.getvalue())["results.json"])["results"])
     manager.confirm(alert.id, "op1")
     manager.confirm(alert.id, "op2")  # only a match two people confirmed keeps its face in an export
-    page = SightingSearch(engine, settings).search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
+    page = searcher.search(SearchQuery(cameras=("cam",)), actor="op1", reason="case 9")
     out = tmp_path / "search.zip"
     exports.search(page, {"cameras": ["cam"]}, out, actor="op1", reason="case 9 export")
     files = read_zip(out)

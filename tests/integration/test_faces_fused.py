@@ -25,7 +25,8 @@ from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import CLASS_ID, Face, Frame
 from watchnet.services.alerts import AlertManager
-from watchnet.services.watchlist import Watchlist, read_photo_file
+from watchnet.services.container import build_services
+from watchnet.services.watchlist import read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.vectors import GalleryIndex
@@ -153,8 +154,8 @@ def test_track_template_matches_where_its_single_best_frame_does_not(
     fused: FaceAnalyzer, home: Path, engine: sa.Engine, shared_data: Path,
 ) -> None:
     settings = Settings.load(home=home, faces=PINNED)
-    Watchlist(settings, engine, fused).enrol("Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))],
-                                             by="alice")
+    build_services(settings, engine, faces=fused).watchlist.enrol(
+        "Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))], by="alice")
     index = GalleryIndex(engine, "fused", reload_s=3600)
     single, alerts = run_track(shared_data, settings, fused, index)
     assert max(single) < 0.765, single  # no frame alone reaches the threshold ...
@@ -168,7 +169,7 @@ def test_confirmed_alert_faces_join_the_subject_and_the_change_is_audited(
     fused: FaceAnalyzer, tmp_path: Path, engine: sa.Engine, shared_data: Path,
 ) -> None:
     settings = Settings.load(home=tmp_path / "home", faces=PINNED)
-    watchlist = Watchlist(settings, engine, fused)
+    watchlist = build_services(settings, engine, faces=fused).watchlist
     subject = watchlist.enrol("Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))], by="alice")
     manager = AlertManager(engine, confirmations=2)
     _, alerts = run_track(shared_data, settings, fused, GalleryIndex(engine, "fused", reload_s=3600), manager)
@@ -197,20 +198,19 @@ def test_changing_the_embedder_reembeds_kept_photos_on_load(
     fused: FaceAnalyzer, home: Path, tmp_path: Path, engine: sa.Engine, shared_data: Path,
 ) -> None:
     from watchnet.services.analysis_setup import face_watch
-    from watchnet.services.container import build_services
 
     old = Settings.load(home=tmp_path / "home", faces={**PINNED, "embedder": "dlib-resnet"})
-    subject = Watchlist(old, engine, FaceAnalyzer(old)).enrol(
+    subject = build_services(old, engine, faces=FaceAnalyzer(old)).watchlist.enrol(
         "Jennifer Capriati", [read_photo_file(photo(shared_data, ENROLMENT))], by="alice")
     assert [p.model for p in subject.photos] == ["dlib-resnet"]
     assert len(GalleryIndex(engine, "fused", reload_s=3600)) == 1  # the subject is there, without fused vectors
     new = Settings.load(home=tmp_path / "home", faces=PINNED)
     watch = face_watch(build_services(new, engine, faces=fused))  # what `watchnet run` and `serve` do on start
-    assert [p.model for p in Watchlist(new, engine).get(subject.id).photos] == ["fused"]
+    assert [p.model for p in build_services(new, engine).watchlist.get(subject.id).photos] == ["fused"]
     probe = centre_face(fused, photo(shared_data, ENROLMENT))
     assert probe.embedding is not None
     assert float(watch.index.compare(probe.embedding)[0].reference[0]) > 0.99  # same photo, same vector
     entries = audit.list_entries(engine, action="watchlist.reembed")
     assert len(entries) == 1 and entries[0].details["photos"] == 1 and entries[0].details["model"] == "fused"
-    assert Watchlist(new, engine, fused).reembed() == 0  # nothing left to do
+    assert build_services(new, engine, faces=fused).watchlist.reembed() == 0  # nothing left to do
     watch.close(1.0)

@@ -25,6 +25,7 @@ from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Alert, Sighting, Track
 from watchnet.services import accounts
 from watchnet.services.alerts import AlertManager
+from watchnet.services.container import build_services
 from watchnet.services.linking import forensic
 from watchnet.services.linking.service import LinkerService
 from watchnet.services.watchlist import read_photo_file
@@ -90,10 +91,9 @@ def _store(settings: Settings) -> tuple[Any, SightingStore]:
 
 def _subject(settings: Settings, engine: Any, shared_data: Path) -> int:
     """A real watchlist subject (enrolled from a real photo) for the alerts to name."""
-    from watchnet.services.watchlist import Watchlist
 
     photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
-    return Watchlist(settings, engine).enrol("wanted", [read_photo_file(photo)], by="admin").id
+    return build_services(settings, engine).watchlist.enrol("wanted", [read_photo_file(photo)], by="admin").id
 
 
 def _journeys(engine: Any, ids: list[int]) -> dict[int, int]:

@@ -23,7 +23,7 @@ from watchnet.core.records import Alert, AlertState
 from watchnet.runtime.runner import Runner
 from watchnet.services.analysis_setup import FaceWatch, face_watch
 from watchnet.services.container import build_services
-from watchnet.services.watchlist import Watchlist, read_photo_file
+from watchnet.services.watchlist import read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -63,7 +63,7 @@ class CameraRun:
         self.settings = Settings.load(home=home)
         self.engine = open_store(self.settings)
         self.analyzer, self.detector = analyzer, detector
-        self.watchlist = Watchlist(self.settings, self.engine, analyzer=analyzer)
+        self.watchlist = build_services(self.settings, self.engine, faces=analyzer).watchlist
 
     def __call__(
         self, video: Path, on_result: Callable[[FrameResult, FaceWatch], None] | None = None,

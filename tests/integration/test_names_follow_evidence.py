@@ -24,7 +24,7 @@ from watchnet.runtime.runner import Runner
 from watchnet.services.analysis_setup import face_watch
 from watchnet.services.container import build_services
 from watchnet.services.live import LiveHub
-from watchnet.services.watchlist import Watchlist, read_photo_file
+from watchnet.services.watchlist import read_photo_file
 from watchnet.store.db import open_store
 from watchnet.store.recorder import Recorder
 from watchnet.vision.analysis.detect import Detector
@@ -47,7 +47,7 @@ def test_no_track_spans_a_cut_and_no_one_else_is_ever_named(tmp_path: Path, shar
     settings = Settings.load(home=home, cameras=[camera], scene={"enabled": cuts_seen})
     engine = open_store(settings)
     analyzer = FaceAnalyzer(settings)
-    lin = Watchlist(settings, engine, analyzer=analyzer).enrol(
+    lin = build_services(settings, engine, faces=analyzer).watchlist.enrol(
         "Lin-Manuel Miranda", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice")
 
     hub = LiveHub(settings.api, settings.exports)

@@ -22,6 +22,7 @@ import pytest
 
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Sighting
+from watchnet.services.container import build_services
 from watchnet.services.linking.service import LinkerService
 from watchnet.store import journeys as repo
 from watchnet.store.audit import export_lines
@@ -199,14 +200,14 @@ def test_a_sighting_too_thin_to_link_early_joins_on_its_final_evidence(tmp_path:
 def test_an_alert_starts_its_follow_from_the_provisional_sighting(tmp_path: Path, shared_data: Path) -> None:
     from watchnet.core.records import Alert
     from watchnet.services.alerts import AlertManager
-    from watchnet.services.watchlist import Watchlist, read_photo_file
+    from watchnet.services.watchlist import read_photo_file
 
     settings = _settings(tmp_path, linking={"alert_wait_s": 1e9})
     engine, store = _store(settings)
     manager = AlertManager(engine, confirmations=1)
     service = LinkerService(engine, settings, manager)
     photo = shared_data / "faces" / "face_recognition" / "obama_small.jpg"
-    subject = Watchlist(settings, engine).enrol("wanted", [read_photo_file(photo)], by="admin").id
+    subject = build_services(settings, engine).watchlist.enrol("wanted", [read_photo_file(photo)], by="admin").id
     # the face matched 5 s into the track; the track still runs and has been handed over up to 3 s
     manager.raise_alert(Alert(subject_id=subject, subject_name="wanted", kind="face", score=0.9, camera="gate",
                               track_id=7, timestamp=(T0 + timedelta(seconds=5)).timestamp(), frame_index=50))

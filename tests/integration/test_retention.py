@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from watchnet.cli.retention import app as retention_app
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Sighting, Track, TrackEvent, TrackEventKind
-from watchnet.services.search import SearchQuery, SightingSearch
+from watchnet.services.container import build_services
+from watchnet.services.search import SearchQuery
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.recorder import Recorder
@@ -95,7 +96,7 @@ def test_purge_removes_expired_rows_files_and_vectors_only(tmp_path: Path, db_ur
     before = _counts(engine)
     assert before == {"tracks": 2, "track_events": 2, "sightings": 2, "sighting_vectors": 4, "alerts": 2,
                       "alert_decisions": 2, "event_log": 2, "runs": 2}
-    api = SightingSearch(engine, settings)
+    api = build_services(settings, engine).search
     probe = api.caches  # warm the caches with both sightings
     page = api.search(SearchQuery(like=np.ones(128, np.float32), limit=10), actor="t", reason="t")
     assert len(page.results) == 2 and probe[APPEARANCE].ids.size == 2

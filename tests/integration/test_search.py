@@ -22,7 +22,8 @@ from watchnet.cli.search import search as search_command
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.records import Sighting
-from watchnet.services.search import SearchQuery, SightingSearch
+from watchnet.services.container import build_services
+from watchnet.services.search import SearchQuery
 from watchnet.store import audit
 from watchnet.store.db import make_engine, migrate
 from watchnet.store.schema_watchlist import AlertRow
@@ -84,7 +85,7 @@ def test_face_photo_finds_that_persons_sightings_first(
     ]
     ids = SightingStore(engine, settings).write(sightings)
     person_of = {i: p.parent.name for i, p in zip(ids, photos, strict=True)}
-    api = SightingSearch(engine, settings, faces)
+    api = build_services(settings, engine, faces=faces).search
     probes = {"obama1.jpg": "obama", "alex_lacamoire1.jpg": "alex_lacamoire", "johnsnow_test1.jpg": "kit_harington"}
     for probe, person in probes.items():
         query = api.embed_face_photo(train.parent / "test" / probe)
@@ -116,7 +117,7 @@ def test_watchlist_only_mode_keeps_no_face_vectors(
     with engine.connect() as conn:
         kinds = conn.execute(sa.text("SELECT kind FROM sighting_vectors")).scalars().all()
     assert kinds == ["appearance"]  # the face vector never reached the disk
-    api = SightingSearch(engine, settings, faces)
+    api = build_services(settings, engine, faces=faces).search
     with pytest.raises(InputError, match="search by face photo is off"):
         api.search(SearchQuery(face=embedding), actor="alice", reason="case 17")
     with pytest.raises(InputError, match="audited"):
@@ -136,7 +137,7 @@ def test_plate_read_from_a_real_photo_is_found_exactly_and_fuzzily(
         _sighting("gate", 2, 20, label="car", plate="RK755AJ", attributes={"colour": "red"}),
         _sighting("gate", 3, 10, label="car", plate="XY123ZZ", attributes={"colour": "white"}),
     ])
-    api = SightingSearch(engine, settings)
+    api = build_services(settings, engine).search
     exact = api.search(SearchQuery(plate="RK-O99 AN"), actor="bob", reason="stolen car report")
     assert [r.plate for r in exact.results] == [read.text] and exact.total == 1
     assert api.search(SearchQuery(plate="RK099AM"), actor="bob", reason="x").total == 0
@@ -157,7 +158,7 @@ def test_filters_time_window_paging_and_cli(keep: tuple[Settings, sa.Engine]) ->
         for i in range(60)
     ]
     SightingStore(engine, settings).write(rows)
-    api = SightingSearch(engine, settings)
+    api = build_services(settings, engine).search
     q = SearchQuery(cameras=("cam0",), upper_colour="red", since=NOW - timedelta(minutes=30), limit=5)
     first = api.search(q, actor="carol", reason="x")
     second = api.search(replace(q, offset=5), actor="carol", reason="x")
@@ -209,7 +210,7 @@ def test_where_was_subject_lists_alerts_and_face_matches(
             subject_id=subject, subject_name="Subject A", kind="face", score=0.97, camera="gate", track_id=9,
             frame_index=1, at=NOW - timedelta(hours=3), state="new", details={}, created_at=NOW, updated_at=NOW,
         ))
-    page = SightingSearch(engine, settings, faces).where_was(subject, actor="dave", reason="case 9")
+    page = build_services(settings, engine, faces=faces).search.where_was(subject, actor="dave", reason="case 9")
     matches = [(r.match, r.camera, r.track_id) for r in page.results]
     assert ("alert", "gate", 9) in matches and ("face", "lobby", 1) in matches
     assert ("face", "lobby", 2) not in matches and ("face", "lobby", 3) not in matches

@@ -11,7 +11,8 @@ import pytest
 from watchnet.core.config import CameraConfig, Settings
 from watchnet.core.records import Alert
 from watchnet.runtime.runner import Runner, RunOptions
-from watchnet.services.search import SearchQuery, SightingSearch
+from watchnet.services.container import build_services
+from watchnet.services.search import SearchQuery
 from watchnet.store.db import open_store
 from watchnet.store.queries import list_tracks
 from watchnet.store.recorder import Recorder
@@ -53,7 +54,7 @@ def test_pets_sightings_are_described_stored_and_searchable(shared_data: Path, t
     runner, _alerts, writer = _run(settings, [describe], max_frames=200)
     assert writer.error is None and writer.written >= 5
     engine = open_store(settings)
-    api = SightingSearch(engine, settings)
+    api = build_services(settings, engine).search
     assert api.search(SearchQuery(cameras=("pets",)), actor="t", reason="test").total == writer.written
     everyone = api.search(SearchQuery(cameras=("pets",), label="person", limit=200), actor="t", reason="test")
     assert everyone.total is not None and everyone.total >= 5
@@ -98,7 +99,7 @@ def test_hotlist_plate_raises_an_alert_through_the_runner(shared_data: Path, tmp
     alert = alerts[0]
     assert (alert.kind, alert.subject_id, alert.camera, alert.lat) == ("plate", 41, "gate", 48.1)
     assert alert.score >= settings.search.hotlist_min_score
-    api = SightingSearch(open_store(settings), settings)
+    api = build_services(settings, open_store(settings)).search
     found = api.search(SearchQuery(plate="RKO99AN", label="car"), actor="t", reason="test")
     assert found.total == 1 and found.results[0].plate == "RK099AN"
     assert writer.written >= 1
@@ -114,7 +115,7 @@ def test_keep_embeddings_mode_stores_track_faces_that_a_photo_finds(shared_data:
     settings = Settings.load(home=tmp_path / "home", identity_mode="keep-embeddings", cameras=[camera.model_dump()])
     describe = DescribeAnalyzer(settings.cameras[0], settings, faces=FaceAnalyzer(settings))
     _run(settings, [describe], max_frames=120)
-    api = SightingSearch(open_store(settings), settings)
+    api = build_services(settings, open_store(settings)).search
     threshold = settings.faces.match_threshold
     lin = api.search(SearchQuery(face=api.embed_face_photo(folder / "lin-manuel-miranda.png")), actor="t", reason="t")
     assert lin.results and lin.results[0].score is not None and lin.results[0].score >= threshold

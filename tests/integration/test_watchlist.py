@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.core.matching import MatchPolicy, counted
+from watchnet.services.container import build_services
 from watchnet.services.watchlist import Watchlist, read_photo_file
 from watchnet.store import audit
 from watchnet.store.db import alembic_config, make_engine, migrate
@@ -41,7 +42,7 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture()
 def watchlist(settings: Settings, engine: sa.Engine, analyzer: FaceAnalyzer) -> Watchlist:
-    return Watchlist(settings, engine, analyzer=analyzer)
+    return build_services(settings, engine, faces=analyzer).watchlist
 
 
 def test_migration_is_its_own_branch_off_0001() -> None:
@@ -126,7 +127,8 @@ def test_bad_photos_are_refused_with_clear_messages(
                         expires_at=datetime(2001, 1, 1))
     def limited(**limits: int) -> Watchlist:
         cfg = settings.watchlist.model_copy(update=limits)
-        return Watchlist(settings.model_copy(update={"watchlist": cfg}), watchlist.engine, watchlist.analyzer)
+        changed = settings.model_copy(update={"watchlist": cfg})
+        return build_services(changed, watchlist.engine, faces=watchlist.analyzer).watchlist
 
     with pytest.raises(InputError, match=r"504 kB is larger than the 10 kB allowed for a photo"):
         limited(max_photo_bytes=10_000).enrol("Someone", [read_photo_file(fr / "lin-manuel-miranda.png")], by="alice")

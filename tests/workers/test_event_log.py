@@ -28,8 +28,8 @@ from tests.api.conftest import PASSWORD, free_port, make_settings
 from watchnet.core.records import Alert
 from watchnet.services import accounts
 from watchnet.services.alerts import AlertManager
+from watchnet.services.container import build_services
 from watchnet.services.dispatch import SinkDispatcher
-from watchnet.services.watchlist import Watchlist
 from watchnet.store import outbox
 from watchnet.store.db import make_engine, migrate, open_store
 
@@ -112,7 +112,7 @@ def subject(tmp_path: Path, pg_url: str) -> Iterator[tuple[Path, int]]:
     settings = make_settings(home, pg_url)
     engine = open_store(settings)
     accounts.create_user(engine, "admin", PASSWORD, "admin")
-    subject_id = Watchlist(settings, engine).add_plate("ABC123", by="admin").id
+    subject_id = build_services(settings, engine).watchlist.add_plate("ABC123", by="admin").id
     engine.dispose()
     yield home, subject_id
 
@@ -164,7 +164,8 @@ def test_each_sink_gets_each_event_once_across_consoles_and_restarts(db_url: str
     engine = make_engine(db_url)
     migrate(engine)
     try:
-        plate = Watchlist(make_settings(tmp_path / "home", db_url), engine).add_plate("ABC123", by="admin").id
+        services = build_services(make_settings(tmp_path / "home", db_url), engine)
+        plate = services.watchlist.add_plate("ABC123", by="admin").id
         manager = AlertManager(engine, group_window_s=0.0)
         manager.sinks_from_log = True
         sink_a, sink_b = Recording("hook"), Recording("hook")  # the same sink configured in two consoles

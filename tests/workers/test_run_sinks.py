@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from watchnet.core.config import Settings, WebhookConfig
+from watchnet.services.container import build_services
 from watchnet.services.dispatch import SinkDispatcher
 from watchnet.services.sinks.webhook import RetryPolicy, WebhookSink
-from watchnet.services.watchlist import Watchlist
 from watchnet.store import outbox
 from watchnet.store.db import open_store
 
@@ -80,7 +80,7 @@ def test_watchnet_run_beside_a_console_posts_each_alert_event_once(shared_data: 
 
     settings = Settings.load(config, home=home)
     engine = open_store(settings)
-    Watchlist(settings, engine).add_plate("RK099AN", by="alice")
+    build_services(settings, engine).watchlist.add_plate("RK099AN", by="alice")
     console = Counting(WebhookSink(WebhookConfig(url=url, secret=SECRET), RetryPolicy(3, 0.05)))
     dispatcher = SinkDispatcher(engine, [console], poll_s=0.2).start()  # a console on the same store
     try:
