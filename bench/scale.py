@@ -4,14 +4,14 @@ Measures, on this machine, with the same video (PETS 2009 S2.L1 view 1, 480x360,
 as possible) and the same full analysis per camera (detector, tracker, faces, descriptions):
 - per-camera CPU seconds per frame and end-to-end fps of the thread runner, the process workers
   (``watchnet.runtime.camera``) and Ray camera actors (``watchnet.runtime.cluster``, local Ray, one detector per actor),
-  for 1, 2 and 4 cameras, and each one's overhead ratio against threads. CPU and fps are taken between
+  for 1, 2, 4 and 8 cameras, and each one's overhead ratio against threads. CPU and fps are taken between
   the moment every camera has produced frames and the moment they all ended (model loading excluded);
 - time to recover a SIGKILLed worker process (kill -> its camera has frames again in a new process);
 - alert delivery latency across processes through the event log: alerts raised in another process,
   heard by an ``EventFollower`` here (SQLite: polling every 0.2 s; PostgreSQL: LISTEN/NOTIFY).
 Prints a table and writes bench/results/scale.json.
 
-Usage: python bench/scale.py [--frames 120] [--cameras 1,2,4] [--modes thread,process,ray] [--no-pg]
+Usage: python bench/scale.py [--frames 120] [--cameras 1,2,4,8] [--modes thread,process,ray] [--no-pg] [--merge]
 """
 
 from __future__ import annotations
@@ -229,11 +229,14 @@ def postgres_url(stack: list[Callable[[], None]]) -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=120, help="frames per camera in the throughput runs")
-    parser.add_argument("--cameras", default="1,2,4")
+    parser.add_argument("--cameras", default="1,2,4,8")
     parser.add_argument("--modes", default="thread,process,ray")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL latency run")
     parser.add_argument("--keep-throughput", action="store_true",
                         help="keep the throughput rows of the existing scale.json (rerun the rest)")
+    parser.add_argument("--merge", action="store_true",
+                        help="add the rows measured now to those of the existing scale.json (same mode and count: "
+                             "replaced), e.g. --cameras 8 --merge")
     args = parser.parse_args()
     counts = [int(c) for c in args.cameras.split(",") if c]  # --cameras "": only recovery and latency
     modes = args.modes.split(",")
@@ -241,8 +244,9 @@ def main() -> None:
     result: dict[str, Any] = {
         "video": VIDEO.name, "frames_per_camera": args.frames,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "note": "measured once while the 2-core machine was shared with ~7 other helpers' work: absolute numbers "
-                "are noisy; compare modes measured back to back",
+        "note": "measured once on this 2-core machine; absolute numbers depend on what else ran (load average "
+                "below): compare modes measured back to back",
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "throughput": [], "recovery_s": {}, "alert_latency": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -253,6 +257,12 @@ def main() -> None:
                 print(row, flush=True)
         if args.keep_throughput and OUT.is_file():
             result["throughput"] = json.loads(OUT.read_text())["throughput"]
+        elif args.merge and OUT.is_file():
+            new = {(r["mode"], r["cameras"]) for r in result["throughput"]}
+            kept = [r for r in json.loads(OUT.read_text())["throughput"] if (r["mode"], r["cameras"]) not in new]
+            result["throughput"] = sorted(kept + result["throughput"],
+                                          key=lambda r: (r["cameras"], modes.index(r["mode"]) if r["mode"] in modes
+                                                         else len(modes)))
         base = {r["cameras"]: r for r in result["throughput"] if r["mode"] == "thread"}
         for row in result["throughput"]:
             ref = base.get(row["cameras"])
@@ -262,7 +272,8 @@ def main() -> None:
         killed = worker_recovery(Path(tmp) / "recovery")
         result["recovery_s"]["worker_sigkill"] = {"tries": killed, "median": statistics.median(killed)}
         result["recovery_s"]["ray_node_lost"] = {
-            "value": 14.3, "source": "tests/cluster/test_ray_cluster.py on this machine (local 2-node cluster)"}
+            "runs": [14.3, 7.1],
+            "source": "tests/cluster/test_ray_cluster.py on this machine (local 2-node cluster), two sessions"}
         print(result["recovery_s"], flush=True)
         result["alert_latency"]["sqlite_poll"] = alert_latency(f"sqlite:///{Path(tmp) / 'lat.db'}", Path(tmp) / "l1")
         stack: list[Callable[[], None]] = []
@@ -273,6 +284,9 @@ def main() -> None:
         finally:
             for stop in stack:
                 stop()
+        if args.merge and OUT.is_file():  # what was not measured this time stays as it was
+            result["alert_latency"] = {**json.loads(OUT.read_text()).get("alert_latency", {}),
+                                       **result["alert_latency"]}
         print(result["alert_latency"], flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))

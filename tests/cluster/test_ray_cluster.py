@@ -8,7 +8,7 @@ through the API stops. Nodes are small (1-3 camera slots, no CPUs reserved) to f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 
 from tests import waiting
 from tests.api.conftest import add_users, login, make_settings
-from tests.waiting import pets_clip
 from watchnet.api.app import create_app
 from watchnet.store.queries import count_tracks
 
@@ -34,21 +33,6 @@ WAIT_S = 240.0
 def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S, during: Callable[[], None] | None = None,
           ) -> None:
     waiting.until(check, what, timeout, during)
-
-
-@pytest.fixture()
-def clip(shared_data: Path, tmp_path: Path) -> Path:
-    return pets_clip(shared_data, tmp_path / "clip.mp4")
-
-
-@pytest.fixture()
-def cluster() -> Iterator[Cluster]:
-    made = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    try:
-        yield made
-    finally:
-        ray.shutdown()
-        made.shutdown()
 
 
 def test_cameras_spread_move_off_a_lost_node_and_follow_the_api(

@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from fastapi.testclient import TestClient
 
 from tests import waiting
 from tests.api.conftest import PASSWORD, add_users, free_port, login, make_settings
-from tests.waiting import pets_clip
 from watchnet.api.app import create_app
 
 ray = pytest.importorskip("ray", reason="the cluster extra (pip install 'watchnet[cluster]') is not installed")
@@ -40,21 +38,6 @@ from watchnet.runtime.cluster.reconcile import ClusterReconciler  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 WAIT_S = 240.0
 SNAPSHOT = "/api/cameras/north/snapshot.jpg"
-
-
-@pytest.fixture()
-def clip(shared_data: Path, tmp_path: Path) -> Path:
-    return pets_clip(shared_data, tmp_path / "clip.mp4")
-
-
-@pytest.fixture()
-def cluster() -> Iterator[Cluster]:
-    made = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    try:
-        yield made
-    finally:
-        ray.shutdown()
-        made.shutdown()
 
 
 def _image(data: bytes) -> np.ndarray:
