@@ -190,6 +190,42 @@ def test_cutting_a_link_splits_the_journey_and_confirming_teaches_the_topology(t
         assert repo.decided_pairs(conn) == [(a, b, True), (b, c, False)]
 
 
+def test_an_operator_cut_takes_back_the_followed_hops_beyond_it_and_a_confirm_gives_them_back(
+    tmp_path: Path,
+) -> None:
+    from watchnet.services.linking.journeys import Journeys
+    from watchnet.store import outbox
+
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    service = LinkerService(engine, settings)
+    a, b, c = store.write([_sighting("gate", 1, 0, 10), _sighting("hall", 2, 20, 30), _sighting("yard", 3, 40, 50)])
+    service.step()
+    follow = service.desk.start(a, "alice", "bag left at the gate")
+    with engine.connect() as conn:
+        into_b = repo.link_into(conn, b)
+    assert into_b is not None
+    # the console's path: a Journeys service in the API process, not the linker's thread
+    Journeys(engine, settings).cut_link(int(into_b.id), "bob", "different coat")
+    view = forensic.follow_view(engine, settings, int(follow["follow"]))
+    assert [t["sighting_id"] for t in view["timeline"]] == [a]
+    assert sorted(t["sighting_id"] for t in view["retracted"]) == [b, c]
+    assert all("cut by bob" in t["retracted_reason"] for t in view["retracted"])
+    events = [e.payload for e in outbox.read_after(engine, 0, topics=["journey"])]
+    withdrawn = [e["hop"]["sighting_id"] for e in events if e["event"] == "journey.hop.retracted"]
+    assert sorted(withdrawn) == [b, c]
+    # an operator confirms another link to the hall track: both hops come back (once each), announced again
+    with engine.begin() as conn:
+        rejoin = repo.insert_link(conn, a, b, 0.9, "candidate", {})
+    Journeys(engine, settings).confirm_link(rejoin, "bob", "same coat after all")
+    view = forensic.follow_view(engine, settings, int(follow["follow"]))
+    assert [t["sighting_id"] for t in view["timeline"]] == [a, b, c] and view["retracted"] == []
+    with engine.connect() as conn:
+        assert [int(h.sighting_id) for h in repo.hops(conn, int(follow["follow"]))] == [a, b, c]
+    events = [e.payload["event"] for e in outbox.read_after(engine, 0, topics=["journey"])]
+    assert events.count("journey.followed") == 5 and events.count("journey.hop.retracted") == 2
+
+
 def test_followed_subject_keeps_being_followed_where_the_face_is_not_visible(
     tmp_path: Path, shared_data: Path, db_url: str,
 ) -> None:

@@ -160,6 +160,44 @@ def test_an_auto_link_the_final_evidence_contradicts_is_demoted_to_a_candidate(t
     assert "journey.link.demote" in "".join(export_lines(engine))
 
 
+def test_a_hop_whose_link_is_demoted_is_taken_back_on_the_timeline_and_at_the_sinks(tmp_path: Path) -> None:
+    from watchnet.services.alerts import AlertManager
+    from watchnet.services.linking import forensic
+    from watchnet.store import outbox
+
+    settings = _settings(tmp_path)
+    engine, store = _store(settings)
+    delivered: list[dict[str, Any]] = []
+
+    class ListSink:  # a real sink that keeps what the webhook and MQTT sinks would send
+        name = "list"
+
+        def deliver(self, payload: dict[str, Any]) -> None:
+            delivered.append(payload)
+
+        def close(self, timeout: float = 10.0) -> None:
+            pass
+
+    service = LinkerService(engine, settings, AlertManager(engine, sinks=[ListSink()], confirmations=1))
+    (a,) = store.write([_sighting("gate", 1, 0, 10)])
+    service.step()
+    follow = service.desk.start(a, "alice", "suspect seen at the gate")
+    (b,) = store.write([_sighting("hall", 4, 22, 24, provisional=True)])
+    service.step()
+    assert [m["hop"]["sighting_id"] for m in delivered if m["event"] == "journey.followed"] == [a, b]
+    # the whole track shows someone else: the link is demoted and the hall hop withdrawn
+    store.write([_sighting("hall", 4, 22, 35, look=_look(OTHER), upper="green", lower="black")])
+    service.step()
+    (taken_back,) = [m for m in delivered if m["event"] == "journey.hop.retracted"]
+    assert taken_back["hop"]["sighting_id"] == b and taken_back["hop"]["camera"] == "hall"
+    assert taken_back["last_known"]["camera"] == "gate" and "demoted" in taken_back["why"]
+    view = forensic.follow_view(engine, settings, int(follow["follow"]))
+    assert [t["sighting_id"] for t in view["timeline"]] == [a] and view["last_known"]["camera"] == "gate"
+    assert [t["sighting_id"] for t in view["retracted"]] == [b] and view["retracted"][0]["retracted_reason"]
+    logged = [e.payload["event"] for e in outbox.read_after(engine, 0, topics=["journey"])]
+    assert logged == ["journey.followed", "journey.followed", "journey.hop.retracted"]
+
+
 def test_a_restarted_linker_still_settles_the_provisional_sightings_it_left_open(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     engine, store = _store(settings)

@@ -370,11 +370,19 @@ def active_follows(conn: Connection, journey_id: int | None = None) -> list[Any]
 
 def add_hop(conn: Connection, follow_id: int, sighting_id: int, camera: str, at: datetime, score: float | None,
             evidence: dict[str, Any]) -> int | None:
-    """Append a camera to a follow's timeline; None when that sighting is already on it."""
-    exists = conn.execute(sa.select(_hops.c.id).where(_hops.c.follow_id == follow_id,
-                                                      _hops.c.sighting_id == sighting_id)).scalar()
+    """Append a camera to a follow's timeline; None when that sighting is already on it.
+
+    A hop that was retracted and whose sighting joins the journey again is reinstated (same id, the new
+    link's score and evidence) and counts as new: it is delivered again.
+    """
+    exists = conn.execute(sa.select(_hops.c.id, _hops.c.retracted_at).where(
+        _hops.c.follow_id == follow_id, _hops.c.sighting_id == sighting_id)).first()
     if exists is not None:
-        return None
+        if exists.retracted_at is None:
+            return None
+        conn.execute(sa.update(_hops).where(_hops.c.id == exists.id).values(
+            retracted_at=None, retracted_reason=None, score=score, evidence=evidence))
+        return int(exists.id)
     return int(conn.execute(sa.insert(_hops).values(
         follow_id=follow_id, sighting_id=sighting_id, camera=camera, at=at, score=score, evidence=evidence,
         created_at=datetime.now(UTC),
@@ -382,7 +390,17 @@ def add_hop(conn: Connection, follow_id: int, sighting_id: int, camera: str, at:
 
 
 def hops(conn: Connection, follow_id: int) -> list[Any]:
+    """A follow's timeline in time order, retracted hops included (``retracted_at`` set)."""
     return list(conn.execute(sa.select(_hops).where(_hops.c.follow_id == follow_id).order_by(_hops.c.at)).all())
+
+
+def retract_hops(conn: Connection, follow_id: int, keep: set[int], reason: str) -> list[Any]:
+    """Mark the follow's live hops whose sighting is not in ``keep`` as retracted; return them."""
+    gone = [h for h in hops(conn, follow_id) if h.retracted_at is None and int(h.sighting_id) not in keep]
+    if gone:
+        conn.execute(sa.update(_hops).where(_hops.c.id.in_([int(h.id) for h in gone])).values(
+            retracted_at=datetime.now(UTC), retracted_reason=reason))
+    return gone
 
 
 # --- cursors ---------------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ class FollowHop(Base):
     score: Mapped[float | None]
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: set when the link behind this hop was demoted or cut: the hop stays, marked as taken back
+    retracted_at: Mapped[datetime | None]
+    retracted_reason: Mapped[str | None] = mapped_column(sa.Text())
 
 
 class LinkerState(Base):

@@ -8,6 +8,9 @@ journey becomes a hop: stored (``follow_hops``), and delivered at once through t
 follow that started from an alert, on the alert bus as the alert at its new camera (so the WebSocket
 dashboard moves it), whether or not a face is visible there.
 
+A hop whose link is later demoted by the linker or cut by an operator is taken back: marked retracted
+on the timeline (with why) and announced as ``journey.hop.retracted`` the same ways.
+
 Naming: a follow's messages carry a subject name only through its alert (the alert already names the
 watchlist subject it matched) or when the journey holds a confirmed match; an operator's follow of an
 anonymous journey carries none.
@@ -33,6 +36,7 @@ from watchnet.store.db import Connection, Engine, read_connection, write_transac
 
 log = logging.getLogger("watchnet.follow")
 EVENT = "journey.followed"
+RETRACTED = "journey.hop.retracted"
 ALERT_CURSOR = "alerts"
 FOLLOWED_KINDS = ("face", "plate")
 
@@ -89,6 +93,37 @@ class FollowDesk:
             for follow in repo.active_follows(conn, item.journey_id):
                 self._hop(conn, follow, item.sighting, item.score, item.evidence)
 
+    def on_split(self, conn: Connection, journeys: list[int], reason: str) -> None:
+        """Take back the hops of follows whose sighting a split moved off the followed journey.
+
+        Called by the linker inside the split's transaction (a demoted or cut link). The hop stays on the
+        timeline, marked retracted with the reason, and a ``journey.hop.retracted`` message goes the way
+        the hop went (event log, sinks, live feed; an alert's marker moves back to its last camera).
+        """
+        for journey in journeys:
+            for follow in repo.follows_of(conn, journey):
+                if not follow.active:
+                    continue
+                keep = {m.sighting_id for m in repo.members(conn, int(follow.journey_id))}
+                gone = repo.retract_hops(conn, int(follow.id), keep, reason)
+                if not gone:
+                    continue
+                left = [h for h in repo.hops(conn, int(follow.id)) if h.retracted_at is None]
+                last = repo.sightings_by_id(conn, [int(left[-1].sighting_id)])[0] if left else None
+                for hop in gone:
+                    message = {
+                        "event": RETRACTED,
+                        "follow": {"id": int(follow.id), "journey": follow.journey_id, "alert_id": follow.alert_id,
+                                   "reason": follow.reason},
+                        "hop": {"id": int(hop.id), "sighting_id": int(hop.sighting_id), "camera": hop.camera,
+                                "time": hop.at.isoformat()},
+                        "why": reason,
+                        "last_known": None if last is None else _place(last),
+                    }
+                    outbox.append(conn, "journey", message)
+                    with self._lock:
+                        self._outbox.append(message)
+
     def _hop(self, conn: Connection, follow: Any, sighting: repo.SightingInfo, score: float | None,
              evidence: dict[str, Any]) -> None:
         hop = repo.add_hop(conn, int(follow.id), sighting.id, sighting.camera, sighting.first_seen, score, evidence)
@@ -122,10 +157,10 @@ class FollowDesk:
         if self.manager is None:
             return
         alert_id = message["follow"]["alert_id"]
-        if alert_id is not None and self.manager.bus is not None:
+        hop = message["hop"] if message["event"] == EVENT else message["last_known"]
+        if alert_id is not None and self.manager.bus is not None and hop is not None:
             try:
                 base = self.manager.get(int(alert_id)).alert
-                hop = message["hop"]
                 moved = dataclasses.replace(
                     base, camera=hop["camera"], track_id=int(hop["track_id"]), lat=hop["lat"], lon=hop["lon"],
                     timestamp=datetime.fromisoformat(hop["time"]).timestamp(), xyxy=None,
@@ -213,3 +248,9 @@ class FollowDesk:
             with write_transaction(self.engine) as conn:
                 repo.set_position(conn, ALERT_CURSOR, newest)
         return started
+
+
+def _place(sighting: repo.SightingInfo) -> dict[str, Any]:
+    """Where and when a sighting puts the followed journey (an alert marker moves there)."""
+    return {"sighting_id": sighting.id, "camera": sighting.camera, "lat": sighting.lat, "lon": sighting.lon,
+            "time": sighting.first_seen.isoformat(), "track_id": sighting.track_id}

@@ -80,7 +80,11 @@ def journey(engine: Engine, settings: Settings, *, actor: str, reason: str, sigh
 
 
 def follow_view(engine: Engine, settings: Settings, follow_id: int) -> dict[str, Any]:
-    """A follow's timeline (hops), last known camera and time, and predicted next cameras."""
+    """A follow's timeline (hops), last known camera and time, and predicted next cameras.
+
+    Hops taken back (their link was demoted or cut) leave the timeline and are listed under
+    ``retracted`` with when and why, so an operator sees what was announced and withdrawn.
+    """
     with read_connection(engine) as conn:
         follow = repo.follow_row(conn, follow_id)
         if follow is None:
@@ -90,14 +94,18 @@ def follow_view(engine: Engine, settings: Settings, follow_id: int) -> dict[str,
         cams = {h.camera for h in hops}
     positions = {c.name: (c.lat, c.lon) for c in settings.cameras if c.name in cams}
     topo = Topology.from_cameras(settings.cameras, settings.linking, learned)
-    timeline = [{"camera": h.camera, "time": h.at.isoformat(), "sighting_id": int(h.sighting_id),
-                 "score": h.score, "evidence": dict(h.evidence or {}),
-                 "lat": positions.get(h.camera, (None, None))[0], "lon": positions.get(h.camera, (None, None))[1]}
-                for h in hops]
+    entries = [{"camera": h.camera, "time": h.at.isoformat(), "sighting_id": int(h.sighting_id),
+                "score": h.score, "evidence": dict(h.evidence or {}),
+                "lat": positions.get(h.camera, (None, None))[0], "lon": positions.get(h.camera, (None, None))[1],
+                **({"retracted_at": h.retracted_at.isoformat(), "retracted_reason": h.retracted_reason}
+                   if h.retracted_at is not None else {})}
+               for h in hops]
+    timeline = [e for e in entries if "retracted_at" not in e]
     last = timeline[-1] if timeline else None
     return {
         "id": int(follow.id), "journey": follow.journey_id, "alert_id": follow.alert_id, "reason": follow.reason,
         "started_by": follow.started_by, "started_at": follow.started_at.isoformat(), "active": bool(follow.active),
-        "timeline": timeline, "last_known": {"camera": last["camera"], "time": last["time"]} if last else None,
+        "timeline": timeline, "retracted": [e for e in entries if "retracted_at" in e],
+        "last_known": {"camera": last["camera"], "time": last["time"]} if last else None,
         "predicted_next": topo.predict_next(str(last["camera"])) if last else [],
     }

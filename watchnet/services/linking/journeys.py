@@ -58,7 +58,15 @@ class Journeys:
         return FollowDesk(self.engine, self.settings).stop(follow_id, by, note)
 
     def confirm_link(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
-        return Linker(self.engine, self.settings).confirm(link_id, by, note)
+        """Confirm a link: journeys join, and a follow of the first gains the second's cameras as hops."""
+        return self._linker().confirm(link_id, by, note)
 
     def cut_link(self, link_id: int, by: str, note: str = "") -> dict[str, Any]:
-        return Linker(self.engine, self.settings).cut(link_id, by, note)
+        """Cut a link: the journey splits, and hops a follow no longer holds are taken back."""
+        return self._linker().cut(link_id, by, note)
+
+    def _linker(self) -> Linker:
+        """A linker whose joins and splits reach follow mode (hops and retractions via the event log)."""
+        desk = FollowDesk(self.engine, self.settings)
+        return Linker(self.engine, self.settings, on_joined=desk.on_joined, after_commit=desk.flush,
+                      on_split=desk.on_split)

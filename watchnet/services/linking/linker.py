@@ -20,7 +20,9 @@ them and, once the final description has updated the row, settles them with the 
   cut; confirmed and cut links are operators' decisions and are never touched;
 - a sighting that still heads its journey (no joining link into it) gets one more chance to join an
   earlier journey on the final evidence, by the same rules as a new sighting (its whole journey moves).
-Follow hops already delivered from provisional evidence stay on the timeline with the score they had.
+Follow hops already delivered stay on the timeline with the score they had; a hop whose sighting a
+demotion or a cut moved off the followed journey is taken back (``on_split``: follow mode marks it
+retracted and tells the same sinks that it was withdrawn).
 """
 
 from __future__ import annotations
@@ -64,18 +66,22 @@ class Joined:
 
 
 JoinHook = Callable[[Connection, list[Joined]], None]
+#: Called inside the transaction after a journey split (a link demoted or cut): the journeys it became
+#: and why, so follow mode can take back the hops that are no longer on the followed journey.
+SplitHook = Callable[[Connection, list[int], str], None]
 
 
 class Linker:
     """Scores and links sightings; thread-safe (one lock around every write)."""
 
     def __init__(self, engine: Engine, settings: Settings, on_joined: JoinHook | None = None,
-                 after_commit: Callable[[], object] | None = None) -> None:
+                 after_commit: Callable[[], object] | None = None, on_split: SplitHook | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.cfg = settings.linking
         self.face_threshold = settings.faces.match_threshold
         self.on_joined = on_joined
+        self.on_split = on_split
         self.after_commit = after_commit
         self.linked = 0
         self.timings_ms: deque[float] = deque(maxlen=10_000)
@@ -123,7 +129,7 @@ class Linker:
         self.demoted += len(demoted)
         for item in demoted:
             audit.record(self.engine, "linker", "journey.link.demote", f"link:{item['link']}", item)
-        if (fresh or joined) and self.after_commit is not None:
+        if (fresh or joined or demoted) and self.after_commit is not None:
             self.after_commit()
         return len(fresh)
 
@@ -222,7 +228,7 @@ class Linker:
                             "final_score": float(into.score), "journey": journey, "conflict": clash})
             split = True
         if split and journey is not None:
-            self._split(conn, journey)
+            self._split(conn, journey, f"link demoted: the final evidence of sighting {b.id} no longer holds")
             journey = repo.journey_of(conn, b.id)
         if journey is None or repo.link_into(conn, b.id) is not None:
             return []
@@ -325,12 +331,14 @@ class Linker:
             link = _link(conn, link_id)
             repo.set_link_state(conn, link_id, "cut", by, note)
             journey = repo.journey_of(conn, int(link.dst_id))
-            parts = self._split(conn, journey) if journey is not None else []
+            parts = self._split(conn, journey, f"link {link_id} cut by {by}") if journey is not None else []
+        if self.after_commit is not None:
+            self.after_commit()
         audit.record(self.engine, by, "journey.link.cut", f"link:{link_id}",
                      {"journey": journey, "parts": parts, "note": note})
         return {"link": link_id, "state": "cut", "journeys": parts}
 
-    def _split(self, conn: Connection, journey_id: int) -> list[int]:
+    def _split(self, conn: Connection, journey_id: int, reason: str) -> list[int]:
         """Re-form a journey's connected components over its joining links; return the journey ids."""
         members = repo.members(conn, journey_id)
         ids = {m.sighting_id for m in members}
@@ -358,6 +366,8 @@ class Linker:
             for f in follows:
                 if f.origin_sighting_id in group:
                     repo.set_follow_journey(conn, int(f.id), new_id)
+        if len(out) > 1 and self.on_split is not None:
+            self.on_split(conn, out, reason)
         return out
 
 

@@ -25,7 +25,8 @@ class LinkerService:
     def __init__(self, engine: Engine, settings: Settings, manager: AlertManager | None = None) -> None:
         self.settings = settings
         self.desk = FollowDesk(engine, settings, manager)
-        self.linker = Linker(engine, settings, on_joined=self.desk.on_joined, after_commit=self.desk.flush)
+        self.linker = Linker(engine, settings, on_joined=self.desk.on_joined, after_commit=self.desk.flush,
+                             on_split=self.desk.on_split)
         self.desk.topology = self.linker.topology
         self.error: str | None = None
         self._stop = threading.Event()

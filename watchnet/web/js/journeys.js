@@ -27,7 +27,9 @@ function draw(layer, list, follows, where) {
       f.last_known ? `Last seen on ${f.last_known.camera} at ${when(f.last_known.time)}. ` : "Not seen yet. ",
       f.predicted_next.length ? `Next likely: ${f.predicted_next.map((n) => n.camera).join(", ")}.` : "",
       h("ol", { class: "timeline" }, f.timeline.map((t) => h("li", {}, `${when(t.time)} — ${t.camera}`,
-        t.score === null ? "" : ` (link ${Number(t.score).toFixed(2)})`)))));
+        t.score === null ? "" : ` (link ${Number(t.score).toFixed(2)})`))),
+      (f.retracted || []).length ? h("ul", { class: "timeline retracted" }, f.retracted.map((t) => h("li", { "data-retracted": t.sighting_id },
+        h("del", {}, `${when(t.time)} — ${t.camera}`), ` withdrawn: ${t.retracted_reason}`))) : ""));
   });
   if (!follows.length) list.append(h("li", { class: "muted" }, "Nothing is being followed."));
 }
