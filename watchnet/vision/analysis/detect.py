@@ -12,7 +12,7 @@ import supervision as sv
 
 from watchnet.core.config import DetectorConfig, Settings
 from watchnet.core.records import CLASS_ID, CLASSES
-from watchnet.vision.models.detector_base import DetectorFamily, RawBoxes
+from watchnet.vision.models.detector_base import DetectorFamily, FitsInput, RawBoxes
 
 #: 0-based COCO class index -> watchnet class name, for the classes watchnet tracks.
 COCO_TO_CLASS: dict[int, str] = {0: "person", 1: "bicycle", 2: "car", 3: "motorcycle", 5: "bus", 7: "truck"}
@@ -43,6 +43,14 @@ class Detector:
         """Detect people and vehicles in each BGR image."""
         raw = self.family(images, self.config.low_threshold)
         return [self._to_detections(r) for r in raw]
+
+    def detect_fit(self, images: list[np.ndarray]) -> list[sv.Detections]:
+        """Like ``detect``, but each image runs at a model input shaped like it with no more pixels than
+        the model's own (a wide frame is seen larger at the same cost); families with a fixed input
+        (centernet, YOLO exports) run as ``detect``. Used by the search's focus mode."""
+        if not isinstance(self.family, FitsInput):
+            return self.detect(images)
+        return [self._to_detections(r) for r in self.family.fitted(images, self.config.low_threshold)]
 
     def _to_detections(self, raw: RawBoxes) -> sv.Detections:
         class_id = _LOOKUP[np.clip(raw.coco_class, 0, len(_LOOKUP) - 1)]

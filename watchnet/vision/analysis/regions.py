@@ -13,6 +13,14 @@ the tracker downstream is fed exactly as before (same stride, same carry):
   detection pass are kept as regions too, so a person who stops walking is still looked at. A frame
   without a background yet (the first) or with motion almost everywhere falls back to tiles.
 
+- **focus**: two calls, each at a model input shaped like its image (``Detector.detect_fit``, no more
+  pixels than the square input): the whole frame (a 16:9 frame at 288x512 holds people 1.23x larger
+  than the letterboxed square), then a window of half its width and height (twice that zoom) placed
+  where this pass and the previous frame found the most small objects (the sum of 1/height of the
+  boxes inside). Far, small people gather somewhere different in every view (the top of an elevated
+  camera's frame, the middle of a street-level one); the window goes where they are instead of where
+  a fixed layout guesses. Boxes the window cuts at its edges are dropped (the whole pass holds them).
+
 ``auto`` picks the whole frame up to ``auto_max_height`` and ``auto_high_mode`` above, decided on each
 camera's first frame. Per-camera ROI polygons and minimum object heights filter the merged boxes.
 The choice of default is measured in ``bench/pipeline.py`` (high-resolution section).
@@ -39,6 +47,9 @@ _BACKGROUND_RATE = 0.3  # running-average weight of the newest frame
 _MIN_BLOB = 6  # px (at the motion width) below which a changed blob is noise
 _EDGE_PX = 3.0  # a box this close to an inner crop edge was cut by it
 _FALLBACK_COVER = 0.6  # motion regions covering more of the frame than this: use tiles
+_FOCUS_SPLIT = 2  # the focus window is this fraction (1/2) of the searched area's width and height
+_FOCUS_STEPS = (7, 5)  # focus window positions tried across and down
+_FOCUS_MIN_PX = 20.0  # boxes shorter than this weigh as this tall (a stray speck does not pull the window)
 
 
 def one_by_one(detect: Callable[[np.ndarray], sv.Detections]) -> BatchDetectFn:
@@ -70,6 +81,30 @@ def square_around(box: Sequence[float], min_side: int, width: int, height: int, 
     left = int(np.clip(round(cx - side / 2), 0, width - side))
     top = int(np.clip(round(cy - side / 2), 0, height - side))
     return left, top, left + side, top + side
+
+
+def focus_window(boxes: np.ndarray, area: Box, split: int = _FOCUS_SPLIT,
+                 steps: tuple[int, int] = _FOCUS_STEPS) -> Box:
+    """The window of 1/``split`` of ``area``'s sides, among ``steps`` positions across and down, holding
+    the most small objects: the largest sum of 1/height over the ``boxes`` (frame xyxy) wholly inside.
+    Without boxes, the centre."""
+    x0, y0, x1, y1 = area
+    w, h = max(1, (x1 - x0) // split), max(1, (y1 - y0) // split)
+    xs = np.linspace(x0, x1 - w, steps[0]).round().astype(int)
+    ys = np.linspace(y0, y1 - h, steps[1]).round().astype(int)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if not len(boxes):
+        cx, cy = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])
+        return cx, cy, cx + w, cy + h
+    weight = 1.0 / np.maximum(boxes[:, 3] - boxes[:, 1], _FOCUS_MIN_PX)
+    best, where = -1.0, (int(xs[0]), int(ys[0]))
+    for y in ys:
+        for x in xs:
+            inside = (boxes[:, 0] >= x) & (boxes[:, 1] >= y) & (boxes[:, 2] <= x + w) & (boxes[:, 3] <= y + h)
+            total = float(weight[inside].sum())
+            if total > best:
+                best, where = total, (int(x), int(y))
+    return where[0], where[1], where[0] + w, where[1] + h
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -130,6 +165,42 @@ class MotionFinder:
         return boxes
 
 
+def merge_crops(crops: Sequence[Box], found: Sequence[sv.Detections], width: int, height: int,
+                merge_iou: float) -> sv.Detections:
+    """Frame-pixel boxes of all crops, one per object: a box cut by an inner crop edge is dropped when
+    another crop holds it whole (that crop saw the whole object), the rest are merged by NMS at ``merge_iou``."""
+    held = np.asarray(crops, np.float32)
+    parts = []
+    for index, ((x0, y0, x1, y1), dets) in enumerate(zip(crops, found, strict=True)):
+        if not len(dets):
+            continue
+        xyxy = dets.xyxy + np.array([x0, y0, x0, y0], np.float32)
+        if len(crops) > 1:
+            cut = np.zeros(len(dets), bool)
+            for edge, axis, limit in ((x0, 0, 0), (y0, 1, 0), (x1, 2, width), (y1, 3, height)):
+                if edge != limit:
+                    cut |= np.abs(xyxy[:, axis] - edge) <= _EDGE_PX
+            if cut.any():
+                others = np.delete(held, index, axis=0)
+                inside = (
+                    (xyxy[:, None, 0] >= others[None, :, 0] - _EDGE_PX)
+                    & (xyxy[:, None, 1] >= others[None, :, 1] - _EDGE_PX)
+                    & (xyxy[:, None, 2] <= others[None, :, 2] + _EDGE_PX)
+                    & (xyxy[:, None, 3] <= others[None, :, 3] + _EDGE_PX)
+                ).any(axis=1)
+                drop = cut & inside
+                dets, xyxy = subset(dets, ~drop), xyxy[~drop]
+        if len(dets):
+            dets.xyxy = xyxy.astype(np.float32)
+            parts.append(dets)
+    if not parts:
+        return sv.Detections.empty()
+    merged = sv.Detections.merge(parts)
+    if len(parts) > 1:
+        merged = merged.with_nms(threshold=merge_iou, class_agnostic=False)
+    return merged
+
+
 @dataclass(frozen=True, slots=True)
 class SearchSettings:
     """One camera's effective search settings (global detector section + camera overrides)."""
@@ -171,10 +242,14 @@ class RegionSearch:
 
     Call it like the plain detect function (one BGR frame -> ``sv.Detections``). ``searched`` holds the
     crops (frame pixels) the last call ran the detector on, for overlays; ``mode`` the resolved mode.
+    ``detect_fit`` runs images at inputs shaped like them (``Detector.detect_fit``); focus mode needs it
+    to pay off (without it, focus runs on ``detect_many``'s square input and finds less).
     """
 
-    def __init__(self, detect_many: BatchDetectFn, settings: SearchSettings) -> None:
+    def __init__(self, detect_many: BatchDetectFn, settings: SearchSettings,
+                 detect_fit: BatchDetectFn | None = None) -> None:
         self.detect_many = detect_many
+        self.detect_fit = detect_fit or detect_many
         self.settings = settings
         self.mode: str | None = None if settings.mode == "auto" else settings.mode
         self.searched: list[Box] = []
@@ -186,18 +261,36 @@ class RegionSearch:
     @classmethod
     def for_camera(
         cls, detect: Callable[[np.ndarray], sv.Detections], config: DetectorConfig, camera: CameraConfig | None,
+        detect_fit: Callable[[np.ndarray], sv.Detections] | None = None,
     ) -> RegionSearch:
-        """Wrap a camera's one-image detect function with that camera's search settings."""
-        return cls(one_by_one(detect), SearchSettings.of(config, camera))
+        """Wrap a camera's one-image detect function(s) with that camera's search settings."""
+        return cls(one_by_one(detect), SearchSettings.of(config, camera),
+                   one_by_one(detect_fit) if detect_fit else None)
 
     def __call__(self, image: np.ndarray) -> sv.Detections:
         height, width = image.shape[:2]
         self._prepare(width, height)
+        if self.mode == "focus":
+            return self._focus(image, width, height)
         crops = self._plan(image, width, height)
         self.searched = crops
         found = self.detect_many([image[y0:y1, x0:x1] for x0, y0, x1, y1 in crops])
         merged = self._merge(crops, found, width, height)
         merged = self._filter(merged)
+        self._previous = merged.xyxy.copy()
+        return merged
+
+    def _focus(self, image: np.ndarray, width: int, height: int) -> sv.Detections:
+        """The whole area, then the window where it and the last frame saw the most small objects."""
+        area: Box = self._area or (0, 0, width, height)
+        x0, y0, x1, y1 = area
+        first = self.detect_fit([image[y0:y1, x0:x1]])[0]
+        seen = first.xyxy + np.array([x0, y0, x0, y0], np.float32) if len(first) else np.zeros((0, 4), np.float32)
+        window = focus_window(np.concatenate([seen, self._previous.reshape(-1, 4)]), area)
+        wx0, wy0, wx1, wy1 = window
+        second = self.detect_fit([image[wy0:wy1, wx0:wx1]])[0]
+        self.searched = [area, window]
+        merged = self._filter(self._merge(self.searched, [first, second], width, height))
         self._previous = merged.xyxy.copy()
         return merged
 
@@ -242,38 +335,7 @@ class RegionSearch:
 
     # --- merging --------------------------------------------------------------------------------------
     def _merge(self, crops: list[Box], found: list[sv.Detections], width: int, height: int) -> sv.Detections:
-        """Frame-pixel boxes of all crops, one per object: a box cut by an inner crop edge is dropped when
-        another crop holds it whole (that crop saw the whole object), the rest are merged by NMS."""
-        held = np.asarray(crops, np.float32)
-        parts = []
-        for index, ((x0, y0, x1, y1), dets) in enumerate(zip(crops, found, strict=True)):
-            if not len(dets):
-                continue
-            xyxy = dets.xyxy + np.array([x0, y0, x0, y0], np.float32)
-            if len(crops) > 1:
-                cut = np.zeros(len(dets), bool)
-                for edge, axis, limit in ((x0, 0, 0), (y0, 1, 0), (x1, 2, width), (y1, 3, height)):
-                    if edge != limit:
-                        cut |= np.abs(xyxy[:, axis] - edge) <= _EDGE_PX
-                if cut.any():
-                    others = np.delete(held, index, axis=0)
-                    inside = (
-                        (xyxy[:, None, 0] >= others[None, :, 0] - _EDGE_PX)
-                        & (xyxy[:, None, 1] >= others[None, :, 1] - _EDGE_PX)
-                        & (xyxy[:, None, 2] <= others[None, :, 2] + _EDGE_PX)
-                        & (xyxy[:, None, 3] <= others[None, :, 3] + _EDGE_PX)
-                    ).any(axis=1)
-                    drop = cut & inside
-                    dets, xyxy = subset(dets, ~drop), xyxy[~drop]
-            if len(dets):
-                dets.xyxy = xyxy.astype(np.float32)
-                parts.append(dets)
-        if not parts:
-            return sv.Detections.empty()
-        merged = sv.Detections.merge(parts)
-        if len(parts) > 1:
-            merged = merged.with_nms(threshold=self.settings.merge_iou, class_agnostic=False)
-        return merged
+        return merge_crops(crops, found, width, height, self.settings.merge_iou)
 
     def _filter(self, dets: sv.Detections) -> sv.Detections:
         if not len(dets):

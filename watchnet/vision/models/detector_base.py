@@ -7,7 +7,7 @@ watchnet class, class mapping and NMS are applied once, downstream, in ``analysi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import onnxruntime as ort
@@ -34,6 +34,15 @@ class DetectorFamily(Protocol):
 
     def __call__(self, images: list[np.ndarray], min_score: float) -> list[RawBoxes]:
         """Detect in each BGR image; drop boxes scoring below ``min_score`` before NMS."""
+        ...
+
+
+@runtime_checkable
+class FitsInput(Protocol):
+    """A family that can run each image at an input shaped like it (same pixel budget as its own input)."""
+
+    def fitted(self, images: list[np.ndarray], min_score: float) -> list[RawBoxes]:
+        """Detect as a call does, each image at its own input shape."""
         ...
 
 

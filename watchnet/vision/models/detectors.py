@@ -18,7 +18,7 @@ def open_detector(path: Path, name: str, runtime: RuntimeConfig, input_size: int
     session = create_session(path, runtime)
     outputs = session.get_outputs()
     if name == "nanodet" or (len(outputs) == 6 and outputs[0].shape[-1] == 80):
-        return NanoDet(session, input_size)
+        return NanoDet(session, input_size, source=path, runtime=runtime)
     if name == "centernet" or (len(outputs) == 1 and list(outputs[0].shape[1:]) == [100, 6]):
         return CenterNet(session, input_size)
     if head_kind(session) is not None:

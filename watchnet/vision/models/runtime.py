@@ -58,8 +58,10 @@ def _provider_list(runtime: RuntimeConfig) -> list[str | tuple[str, dict[str, st
     return out
 
 
-def create_session(path: Path, runtime: RuntimeConfig) -> ort.InferenceSession:
-    """An inference session for ``path`` with watchnet's provider order, threads and optimisation level."""
+def create_session(path: Path | bytes, runtime: RuntimeConfig, label: str | None = None) -> ort.InferenceSession:
+    """An inference session for ``path`` (a file, or a serialised model built in memory, e.g. a detector
+    re-shaped for another input size; ``label`` names it in errors) with watchnet's provider order,
+    threads and optimisation level."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = runtime.intra_op_threads
@@ -68,11 +70,13 @@ def create_session(path: Path, runtime: RuntimeConfig) -> ort.InferenceSession:
         3  # warnings such as "TensorRT libraries not found" are fallbacks, not errors
     )
     try:
-        return ort.InferenceSession(str(path), options, providers=_provider_list(runtime))
+        source = path if isinstance(path, bytes) else str(path)
+        return ort.InferenceSession(source, options, providers=_provider_list(runtime))
     except ModelError:
         raise
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        raise ModelError(f"onnxruntime cannot load {path}: {exc}; re-pull it or check model_paths") from exc
+        name = label or ("an in-memory model" if isinstance(path, bytes) else path)
+        raise ModelError(f"onnxruntime cannot load {name}: {exc}; re-pull it or check model_paths") from exc
 
 
 def _batch_dim(session: ort.InferenceSession, feed_name: str) -> int | None:
