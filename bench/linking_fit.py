@@ -33,13 +33,19 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import mtmc  # noqa: E402
 
-from watchnet.services.linking.evidence import APPEARANCE, REID, _cosine  # noqa: E402
+from watchnet.services.linking.evidence import APPEARANCE, REID, _cosine, continuity_error  # noqa: E402
 from watchnet.services.linking.topology import Topology, inside  # noqa: E402
 from watchnet.store import journeys as repo  # noqa: E402
 from watchnet.store.db import open_store  # noqa: E402
 
-#: transit and zones are +1 (inside / used), -1 (outside / missed) or 0 (nothing declared: same camera)
-FEATURES = ("reid", "appearance", "colour_same", "colour_differ", "transit", "zones", "same_camera")
+#: transit is 0 inside the declared window (or none declared) and -1 outside: inside is the normal case, so a
+#: site without a topology gets the same calibration; zones are +1 (used), -1 (missed), 0 (not declared)
+#: continuity: "present" (1 when the cue can speak) and "miss" (minus the error in person heights, at most
+#: ``MISS_CLIP``, 0 when absent); fitted on its own where present (its centre and scale), not in the joint fit
+FEATURES = ("reid", "appearance", "colour_same", "colour_differ", "transit", "zones", "continuity_present",
+            "continuity_miss", "same_camera")
+MISS_CLIP = 4.0
+JOINT = tuple(f for f in FEATURES if not f.startswith("continuity"))
 SPLIT_S = 39.7  # frames 0-396 fit, 397-794 evaluate
 
 
@@ -73,6 +79,9 @@ def pairs(work: Path, scenario: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     mtmc.STRIPS.clear()
     mtmc.STRIPS.update(mtmc.SCENARIOS[scenario]["regions"])
     settings = mtmc.settings_for(work / "home", {n: work / f"{n}.mp4" for n in mtmc.STRIPS})
+    replayed = work / "replay_provisional.db"  # bench/mtmc.py writes the captured sightings there
+    if replayed.is_file():
+        settings = settings.model_copy(update={"database_url": f"sqlite:///{replayed}"})
     engine = open_store(settings)
     gt = mtmc.ground_truth()
     ev = mtmc.evaluate(engine, 1, gt, work / "mot", work)
@@ -102,12 +111,15 @@ def pairs(work: Path, scenario: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
             transit = zone = 0.0
             if not here:
                 window = topo.windows[(a.camera, b.camera)]
-                transit = 1.0 if window.min_s <= max(gap, 0) <= window.max_s else -1.0
+                transit = 0.0 if window.min_s <= max(gap, 0) <= window.max_s else -1.0
                 exit_zone, entry_zone = topo.zones.get((a.camera, b.camera), (None, None))
                 if a.id in ends and b.id in ends:
                     zone = 1.0 if ((exit_zone is None or inside(ends[a.id][-1], exit_zone))
                                    and (entry_zone is None or inside(ends[b.id][0], entry_zone))) else -1.0
-            rows.append([reid, look, same, differ, transit, zone, float(here)])
+            miss = continuity_error(a, b, topo, cfg)
+            present = 0.0 if miss is None else 1.0
+            rows.append([reid, look, same, differ, transit, zone, present,
+                         0.0 if miss is None else -min(miss, MISS_CLIP), float(here)])
             labels.append(int(identity[a.id] == identity[b.id]))
             starts.append((b.first_seen - t0) / timedelta(seconds=1))
     return np.asarray(rows), np.asarray(labels), np.asarray(starts)
@@ -166,17 +178,42 @@ def main() -> None:
     out["auc_evaluate_half_cross_camera"] = {
         name: auc(x[held & cross, k] * (-1 if name == "colour_differ" else 1), y[held & cross])
         for k, name in enumerate(FEATURES[:-1])}
+    present = x[:, FEATURES.index("continuity_present")] == 1
+    miss = x[:, FEATURES.index("continuity_miss")]
+    out["auc_continuity_evaluate_half_where_present"] = {
+        "cross_camera": auc(miss[held & cross & present], y[held & cross & present]),
+        "same_camera": auc(miss[held & ~cross & present], y[held & ~cross & present]),
+        "pairs_cross_same": [int((held & cross & present).sum()), int((held & ~cross & present).sum())]}
     base = float(np.log(y[fit].mean() / (1 - y[fit].mean())))
     one_d: dict[str, dict[str, float]] = {}
     for k, name in enumerate(FEATURES[:2]):
         b0, w1 = logistic(x[fit, k:k + 1], y[fit])
         one_d[name] = {"centre": round(float((base - b0) / w1), 3), "scale": round(float(w1), 2)}
-    w = logistic(x[fit], y[fit])
-    joint = dict(zip(("bias", *FEATURES), (round(float(v), 3) for v in w), strict=True))
-    logit_held = np.hstack([np.ones((int(held.sum()), 1)), x[held]]) @ w
+    # continuity alone, where it speaks: its centre (where even) and scale from a 1-D fit on the fit half
+    k_miss = FEATURES.index("continuity_miss")
+    sel = fit & present
+    prior_present = float(np.log(y[sel].mean() / (1 - y[sel].mean())))
+    c0, c1 = logistic(x[sel, k_miss:k_miss + 1], y[sel])
+    one_d["continuity"] = {"centre": round(float((c0 - prior_present) / c1), 3), "scale": round(float(c1), 2),
+                           "pairs": int(sel.sum()), "same": int(y[sel].sum())}
+    # the joint fit covers the cues every pair has; continuity is added on top as its own log-likelihood
+    # ratio (zero where it is even), so pairs it cannot speak to (no ground mapping, long gaps) keep the
+    # same calibration
+    cols = [FEATURES.index(f) for f in JOINT]
+    w = logistic(x[fit][:, cols], y[fit])
+    joint = dict(zip(("bias", *JOINT), (round(float(v), 3) for v in w), strict=True))
+    cont = one_d["continuity"]
+    cap = 6.0  # LinkingConfig.cue_cap
+
+    def logit(sel: np.ndarray) -> np.ndarray:
+        llr = np.clip((cont["centre"] + x[sel, k_miss]) * cont["scale"], -cap, cap) * x[sel, FEATURES.index(
+            "continuity_present")]
+        return np.hstack([np.ones((int(sel.sum()), 1)), x[sel][:, cols]]) @ w + llr
+
     out["one_cue_fits"] = one_d
     out["joint_fit"] = joint
-    out["auc_joint_evaluate_half"] = auc(logit_held, y[held])
+    out["auc_joint_evaluate_half"] = auc(np.hstack([np.ones((int(held.sum()), 1)), x[held][:, cols]]) @ w, y[held])
+    out["auc_joint_with_continuity_evaluate_half"] = auc(logit(held), y[held])
     # onto the config: soft cues w*(s - centre); transit/zones +-w; the prior takes the rest
     config = {
         "reid_centre": one_d["reid"]["centre"], "reid_scale": round(max(joint["reid"], 0.0), 2),
@@ -184,18 +221,20 @@ def main() -> None:
         "appearance_scale": round(max(joint["appearance"], 0.0), 2),
         "colour_same": round(max(joint["colour_same"], 0.0), 2),
         "colour_differ": round(min(joint["colour_differ"], 0.0), 2),
-        "transit_inside": round(max(joint["transit"], 0.0), 2),
+        "transit_inside": 0.0,
         "transit_outside": round(-max(joint["transit"], 0.0), 2),
         "zone_match": round(max(joint["zones"], 0.0), 2),
         "zone_miss": round(-max(joint["zones"], 0.0), 2),
         "same_camera": round(joint["same_camera"], 2),
+        "continuity_scale": round(max(float(cont["scale"]), 0.0), 2),
+        "continuity_centre": round(max(float(cont["centre"]), 0.0), 2),
     }
     config["prior_log_odds"] = round(
         joint["bias"] + config["reid_scale"] * config["reid_centre"]
         + config["appearance_scale"] * config["appearance_centre"], 2)
     out["config"] = config
     for half, sel in (("fit", fit), ("evaluate", held)):
-        probs = 1 / (1 + np.exp(-(np.hstack([np.ones((int(sel.sum()), 1)), x[sel]]) @ w)))
+        probs = 1 / (1 + np.exp(-logit(sel)))
         out[f"{half}_half_pairs_at"] = {
             str(t): {"pairs_above": int((probs >= t).sum()), "same_pairs": int(y[sel].sum()),
                      "precision": round(float(y[sel][probs >= t].mean()), 3) if (probs >= t).any() else None}

@@ -117,7 +117,25 @@ def _band(camera: str, right: bool, width: float = 40.0) -> list[tuple[float, fl
     return [(left_x, 0.0), (left_x + width, 0.0), (left_x + width, 360.0), (left_x, 360.0)]
 
 
-def settings_for(home: Path, videos: dict[str, Path], linking: dict[str, Any] | None = None) -> Settings:
+METRES_PER_PX = 0.05  # the bench's ground mapping: the 480 px wide view taken as 24 m of flat ground
+
+
+def ground_mapping(camera: str) -> list[dict[str, Any]]:
+    """The region camera's four corners in its pixels and on the map, through the one view they were cut
+    from (pixel plane as the ground plane, 5 cm per pixel): every region maps onto the same plane exactly,
+    which real cameras only approximate with a surveyed 4-point calibration each."""
+    x0, x1 = STRIPS[camera]
+    out = []
+    for x, y in ((0.0, 0.0), (x1 - x0, 0.0), (x1 - x0, 360.0), (0.0, 360.0)):
+        east, north = (x0 + x) * METRES_PER_PX, -y * METRES_PER_PX
+        lat = LAT0 + math.degrees(north / 6_371_000.0)
+        lon = LON0 + math.degrees(east / (6_371_000.0 * math.cos(math.radians(LAT0))))
+        out.append({"image": [x, y], "map": [lat, lon]})
+    return out
+
+
+def settings_for(home: Path, videos: dict[str, Path], linking: dict[str, Any] | None = None,
+                 ground: bool = True) -> Settings:
     names = list(STRIPS)
     cameras = []
     for i, name in enumerate(names):
@@ -130,7 +148,7 @@ def settings_for(home: Path, videos: dict[str, Path], linking: dict[str, Any] | 
             arriving = _band(other, right=j < i)
             links.append({"to": other, "min_s": 0, "max_s": 15, "exit_zone": towards, "entry_zone": arriving})
         cameras.append({"name": name, "url": str(videos[name]), "lat": LAT0, "lon": LON0 + i * STEP_DEG,
-                        "neighbours": links})
+                        "neighbours": links, **({"ground": ground_mapping(name)} if ground else {})})
     return Settings.load(home=home, cameras=cameras,
                          linking={"enabled": False, "view_radius_m": 5.0, **(linking or {})})
 

@@ -114,7 +114,9 @@ def test_leaving_a_and_entering_b_inside_the_transit_window_is_linked(tmp_path: 
     with engine.connect() as conn:
         link = repo.link_into(conn, b)
     assert link is not None and link.state == "auto" and link.score >= settings.linking.link_at
-    assert link.evidence["cues"]["transit"] > 0 and link.evidence["cues"]["appearance"] > 0
+    # inside the declared window the transit cue takes nothing away (outside it would cost transit_outside)
+    assert link.evidence["transit_model"] == "declared" and link.evidence["cues"]["transit"] == 0.0
+    assert link.evidence["cues"]["appearance"] > 0
     assert link.evidence["gap_s"] == 12.0
     # the same look after more than the linking window (120 s) since anyone like it left is a new journey
     (late,) = store.write([_sighting("hall", 9, 30 + 125, 170)])
@@ -331,9 +333,9 @@ def test_cli_shows_a_journey_and_exports_it_in_the_ai_city_format(tmp_path: Path
     home = tmp_path / "home"
     linked = _cli("link", home=home)
     assert linked.returncode == 0, linked.stderr
-    # no topology and colour layout alone: calibrated, that is a candidate (p ~0.35), not an automatic link
+    # no topology declared: the gap is not held against the pair, the look decides (here an automatic link)
     with engine.connect() as conn:
-        (candidate,) = repo.links_touching(conn, [b], ["candidate"])
+        (candidate,) = repo.links_touching(conn, [b], ["candidate", "auto"])
     confirmed = _cli("confirm", str(candidate.id), "--by", "alice", home=home)
     assert confirmed.returncode == 0, confirmed.stderr
     shown = _cli("show", "--sighting", str(b), "--by", "alice", "--reason", "case 4", home=home)
@@ -348,6 +350,18 @@ def test_cli_shows_a_journey_and_exports_it_in_the_ai_city_format(tmp_path: Path
     assert {r[0] for r in rows} == {"1", "2"} and len({r[1] for r in rows}) == 1  # one global id
     first = rows[0]
     assert first[:7] == ["1", first[1], "0", "80", "150", "40", "100"] and first[7:] == ["-1", "-1"]
+    # with a ground mapping for the gate camera, each box's foot point goes on the map as xworld, yworld
+    from watchnet.services.linking import aicity
+    from watchnet.services.linking.topology import Topology
+
+    corners = [((0, 0), (48.15, 17.10)), ((1000, 0), (48.15, 17.11)), ((1000, 1000), (48.14, 17.11)),
+               ((0, 1000), (48.14, 17.10))]
+    gate = CameraConfig(name="gate", url="x", ground=[{"image": i, "map": m} for i, m in corners])
+    mapped, _ids = aicity.rows(engine, min_cameras=2, topology=Topology.from_cameras([gate], settings.linking))
+    (lon, lat) = mapped[0][7:]
+    assert (lat, lon) == pytest.approx((48.15 - 0.01 * 250 / 1000, 17.10 + 0.01 * 100 / 1000), abs=2e-6)
+    hall = next(r for r in mapped if r[0] == 2)
+    assert hall[7:] == (-1, -1)  # the hall camera has no mapping (nor a position)
     missing = _cli("show", "--sighting", "999", "--by", "alice", "--reason", "case 4", home=home)
     assert missing.returncode == 2 and "not in any journey" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -379,13 +393,19 @@ def test_watchnet_run_links_real_tracks_across_two_region_cameras(shared_data: P
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-an", "-fps_mode", "passthrough",
                         "-frames:v", "200", "-vf", f"crop={crop}", "-c:v", "libx264", "-preset", "veryfast",
                         str(tmp_path / f"{name}.mp4")], check=True, timeout=120)
+    def ground(x0: int, width: int) -> str:
+        """Both halves on one plane: the view's pixels at 5 cm each (what a 4-point survey would give)."""
+        spots = [(x, y) for x, y in ((0, 0), (width, 0), (width, 360), (0, 360))]
+        return ", ".join(f"{{image: [{x}, {y}], map: [{48.15 - y * 0.05 / 111_195:.8f}, "
+                         f"{17.1 + (x0 + x) * 0.05 / 74_190:.8f}]}}" for x, y in spots)
+
     config = tmp_path / "cameras.yaml"
     config.write_text(
         "cameras:\n"
         f"  - {{name: west, url: {tmp_path / 'west.mp4'}, lat: 48.15, lon: 17.1,"
-        " neighbours: [{to: east, min_s: 0, max_s: 10}]}\n"
+        f" neighbours: [{{to: east, min_s: 0, max_s: 10}}], ground: [{ground(0, 320)}]}}\n"
         f"  - {{name: east, url: {tmp_path / 'east.mp4'}, lat: 48.15, lon: 17.1001,"
-        " neighbours: [{to: west, min_s: 0, max_s: 10}]}\n"
+        f" neighbours: [{{to: west, min_s: 0, max_s: 10}}], ground: [{ground(320, 160)}]}}\n"
         "linking: {view_radius_m: 5}\n", encoding="utf-8")
     home = tmp_path / "home"
     env = {**os.environ, "WATCHNET_HOME": str(home)}
@@ -404,5 +424,9 @@ def test_watchnet_run_links_real_tracks_across_two_region_cameras(shared_data: P
         gap = (infos[lk.dst_id].first_seen - infos[lk.src_id].last_seen).total_seconds()
         assert -settings.linking.overlap_slack_s <= gap <= settings.linking.window_s
         assert lk.score >= settings.linking.link_at
+    # every track stored how it came in and left; across the mapped halves the walk was carried over
+    assert all(i.entry is not None and i.exit is not None and i.entry.height > 10 for i in infos.values())
+    carried = [lk for lk in crossing if "continuity" in lk.evidence["cues"]]
+    assert carried and all(lk.evidence["continuity_error"] < 2 for lk in carried)
     view = forensic.journey(engine, settings, actor="t", reason="test", sighting_id=int(crossing[0].dst_id))
     assert view["cameras"] == ["east", "west"] and view["name"] is None

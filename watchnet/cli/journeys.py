@@ -14,6 +14,7 @@ from watchnet.core.config import Settings
 from watchnet.core.errors import InputError
 from watchnet.services.linking import aicity
 from watchnet.services.linking.service import LinkerService
+from watchnet.services.linking.topology import Topology
 from watchnet.store.db import open_store
 
 app = typer.Typer(help="Journeys across cameras: show, confirm/cut links, follow, export.", no_args_is_help=True)
@@ -83,7 +84,8 @@ def export(
 ) -> None:
     """Write journeys as `camera_id obj_id frame_id xmin ymin width height xworld yworld`."""
     settings = Settings.load()
-    found, cameras = aicity.rows(open_store(settings), min_cameras=min_cameras)
+    topology = Topology.from_cameras(settings.cameras, settings.linking)  # foot points on the map where mapped
+    found, cameras = aicity.rows(open_store(settings), min_cameras=min_cameras, topology=topology)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
         count = aicity.write(handle, found)

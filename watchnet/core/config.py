@@ -63,6 +63,14 @@ class CameraLink(BaseModel):
         default=None, min_length=3, description="Polygon (pixels, camera `to`) where they appear there")
 
 
+class GroundPoint(BaseModel):
+    """One point of a camera's ground mapping: a spot on the ground in the picture and the same spot on the map."""
+
+    image: Point = Field(description="Pixel (x, y) in this camera's frame, on the ground (e.g. a kerb corner)")
+    map: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] = Field(
+        description="The same spot as (lat, lon)")
+
+
 class CameraSettings(BaseModel):
     """The per-camera settings an operator changes: in the YAML under the camera, or in the console, which stores
     them with the camera's row (the stored ones win). One model, so the API and the YAML accept the same things."""
@@ -105,6 +113,20 @@ class CameraConfig(CameraSettings):
     overlaps: list[str] = Field(
         default_factory=list, description="Cameras whose views overlap this one (one object may be in both at once)"
     )
+    ground: list[GroundPoint] | None = Field(
+        default=None, min_length=4, max_length=64,
+        description="Optional ground mapping: 4 or more spots on the ground, in pixels of this camera and as "
+        "(lat, lon). With it the linker carries a person's walk from one camera into the next one's picture "
+        "(the continuity cue); without it that cue works inside one camera only")
+
+    @model_validator(mode="after")
+    def _ground_in_pixels(self) -> CameraConfig:
+        points = [p.image for p in self.ground or []]
+        if points and all(0 <= x <= 1 and 0 <= y <= 1 for x, y in points):
+            raise ValueError(f"camera {self.name}: ground image points are pixels of the frame, not 0..1 fractions")
+        if len(set(points)) < len(points) or len({p.map for p in self.ground or []}) < len(points):
+            raise ValueError(f"camera {self.name}: ground points must be distinct spots")
+        return self
 
 
 class DetectorConfig(BaseModel):
@@ -691,12 +713,13 @@ class LinkingConfig(BaseModel):
     Each cue adds a log-likelihood ratio ``clip((s - centre) * scale, -cap, cap)`` to the prior log-odds
     and the sum becomes the link probability (naive Bayes): a cue missing on either side adds nothing.
     The cue weights are a logistic-regression fit (bench/linking_fit.py, results/linking_fit.json) on the
-    candidate pairs of the first 39.7 s of the PETS three-strip bench only, checked on the second half
-    (joint AUC 0.84) and on iitd_two_camera (real different cameras: same-person re-id cosines there sit
-    about 0.08 below ``reid_centre``, so across real cameras the re-id cue errs towards "different":
-    fewer links, not wrong ones). ``link_at`` 0.5 is the lowest whose links were >= 0.9 correct on that
-    fit half. A link at or above ``link_at`` joins the journeys at once, one at or above ``candidate_at``
-    is kept for an operator to confirm or cut.
+    candidate pairs of the first 39.7 s of the PETS three-strip bench only (the default detector), checked
+    on the second half (joint AUC 0.84, 0.86 with continuity; continuity alone 0.89 across cameras where it
+    speaks: it is fitted on its own, so pairs it cannot speak to keep the same calibration) and
+    on iitd_two_camera (real different cameras: same-person re-id cosines there sit below ``reid_centre``,
+    so across real cameras the re-id cue errs towards "different": fewer links, not wrong ones).
+    A link at or above ``link_at`` joins the journeys at once, one at or above ``candidate_at`` is kept
+    for an operator to confirm or cut.
     """
 
     enabled: bool = Field(default=True, description="Run the linker in `watchnet run` and `watchnet serve`")
@@ -713,30 +736,37 @@ class LinkingConfig(BaseModel):
     view_radius_m: float = Field(
         default=15.0, ge=0, description="How far from its map position a camera sees: the speed check "
         "measures from view edge to view edge (position distance minus twice this)")
-    prior_log_odds: float = Field(default=-2.74, description="Log-odds of a link before any evidence")
+    prior_log_odds: float = Field(default=-1.91, description="Log-odds of a link before any evidence")
     link_at: float = Field(default=0.5, gt=0, le=1, description="Probability from which a link is made at once")
     candidate_at: float = Field(default=0.3, gt=0, le=1, description="Probability from which a link is a candidate")
     min_margin: float = Field(default=1.0, ge=0, description="Log-odds by which the best journey must beat the "
                               "runner-up for an automatic link (else both stay candidates)")
-    appearance_centre: float = Field(default=0.837, description="Colour-layout cosine where same and other are even")
-    appearance_scale: float = Field(default=13.6, ge=0, description="Log-odds per unit of colour-layout cosine")
-    reid_centre: float = Field(default=0.859, description="Re-id cosine where same and other are even")
-    reid_scale: float = Field(default=15.5, ge=0, description="Log-odds per unit of re-id cosine")
+    appearance_centre: float = Field(default=0.844, description="Colour-layout cosine where same and other are even")
+    appearance_scale: float = Field(default=9.22, ge=0, description="Log-odds per unit of colour-layout cosine")
+    reid_centre: float = Field(default=0.86, description="Re-id cosine where same and other are even")
+    reid_scale: float = Field(default=14.24, ge=0, description="Log-odds per unit of re-id cosine")
     face_scale: float = Field(default=25.0, ge=0, description="Log-odds per unit of face cosine (centre: threshold)")
     cue_cap: float = Field(default=6.0, gt=0, description="Largest log-odds one soft cue may add or take")
     plate_same: float = Field(default=12.0, ge=0, description="Log-odds added by equal plates (beats any soft cue)")
     plate_near: float = Field(default=3.0, ge=0, description="Log-odds added by plates one edit apart")
     plate_differ: float = Field(default=-6.0, le=0, description="Log-odds added by clearly different plates")
-    colour_same: float = Field(default=0.0, ge=0, description="Log-odds added per equal clothing/vehicle colour "
-                               "(0: the colour names add nothing once the colour-layout vector is counted)")
-    colour_differ: float = Field(default=0.0, le=0, description="Log-odds added per differing colour")
-    transit_inside: float = Field(default=1.35, ge=0, description="Log-odds of a gap inside the declared window")
-    transit_outside: float = Field(default=-1.35, le=0, description="Log-odds of a gap outside the declared window")
-    same_camera: float = Field(default=0.0, description="Log-odds added to a re-entry into the same camera")
-    zone_match: float = Field(default=0.45, ge=0, description="Log-odds when a track left by the declared exit "
+    colour_same: float = Field(default=0.37, ge=0, description="Log-odds added per equal clothing/vehicle colour")
+    colour_differ: float = Field(default=-0.37, le=0, description="Log-odds added per differing colour")
+    transit_inside: float = Field(default=0.0, ge=0, description="Log-odds of a gap inside the declared window")
+    transit_outside: float = Field(default=-5.69, le=0, description="Log-odds of a gap outside the declared window")
+    same_camera: float = Field(default=-1.19, description="Log-odds added to a re-entry into the same camera")
+    zone_match: float = Field(default=0.46, ge=0, description="Log-odds when a track left by the declared exit "
                               "zone and the next appeared in the declared entry zone")
-    zone_miss: float = Field(default=-0.45, le=0, description="Log-odds when declared zones were not used")
+    zone_miss: float = Field(default=-0.46, le=0, description="Log-odds when declared zones were not used")
     gait_scale: float = Field(default=0.0, ge=0, description="Log-odds per unit of gait cosine (0: cue unused)")
+    continuity_centre: float = Field(
+        default=0.97, ge=0, description="Continuity error (in heights of the person) where same and other are even: "
+        "the earlier track's exit, carried on at its speed for the gap, against the later track's entry")
+    continuity_scale: float = Field(default=1.72, ge=0, description="Log-odds per person-height of continuity "
+                                    "error below the centre (0: cue unused)")
+    continuity_tau_s: float = Field(default=2.0, gt=0, description="Gap over which the allowed continuity "
+                                    "error doubles (people change pace and direction out of sight)")
+    continuity_max_gap_s: float = Field(default=10.0, ge=0, description="Longest gap the continuity cue speaks to")
     histogram_bin_s: float = Field(default=2.0, gt=0, description="Bin width of learned transit-time histograms")
     learn_min_links: int = Field(default=5, ge=1, description="Confirmed links a camera pair needs before its "
                                  "learned transit histogram replaces the declared window")

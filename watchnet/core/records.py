@@ -86,12 +86,46 @@ class TrackEvent:
     detail: dict[str, object] = field(default_factory=dict)
 
 
+#: Seconds of a track's start and end over which its entry and exit motion is fitted.
+ENDS_WINDOW_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrackEnd:
+    """Where a track entered or left its camera's picture: the foot point (bottom centre of the box, px),
+    its velocity (px/s, a straight-line fit over the first or last ``ENDS_WINDOW_S``) and the box height
+    (px: the local scale, a person is about 1.7 m). What the linker's continuity cue extrapolates."""
+
+    x: float
+    y: float
+    vx: float
+    vy: float
+    height: float
+
+    def as_list(self) -> list[float]:
+        return [round(v, 2) for v in (self.x, self.y, self.vx, self.vy, self.height)]
+
+    @classmethod
+    def from_list(cls, values: object) -> TrackEnd | None:
+        """The stored form back; None for anything that is not five finite numbers."""
+        if not isinstance(values, list | tuple) or len(values) != 5:
+            return None
+        try:
+            x, y, vx, vy, h = (float(v) for v in values)
+        except (TypeError, ValueError):
+            return None
+        if not all(np.isfinite((x, y, vx, vy, h))) or h <= 0:
+            return None
+        return cls(x, y, vx, vy, h)
+
+
 @dataclass(slots=True)
 class Track:
     """Summary of one tracked object in one camera, kept up to date while it lives.
 
     ``path`` is a thinned list of (frame_index, cx, cy, w, h) so a trajectory can be drawn and stored
-    without one row per frame.
+    without one row per frame. ``head`` and ``tail`` keep every (timestamp, foot x, foot y, box height)
+    of the track's first and last ``ENDS_WINDOW_S``: its entry and exit motion (``TrackEnd``).
     """
 
     camera: str
@@ -107,6 +141,8 @@ class Track:
     snapshot_path: str | None = None
     path: list[tuple[int, float, float, float, float]] = field(default_factory=list)
     attributes: dict[str, object] = field(default_factory=dict)
+    head: list[tuple[float, float, float, float]] = field(default_factory=list)
+    tail: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -140,6 +176,8 @@ class Sighting:
     appearance_embedding: np.ndarray | None = None
     thumbnail_path: str | None = None
     reid_embedding: np.ndarray | None = None  # L2-normalised; dot product = linker appearance similarity
+    entry: TrackEnd | None = None  # how the track came into the picture (the linker's continuity cue)
+    exit: TrackEnd | None = None  # how it left (for a provisional sighting: where it is now)
     # written while its track still runs (``linking.provisional_after_s``): the track's final sighting
     # later updates that same row instead of adding a second one
     provisional: bool = False

@@ -20,6 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from watchnet.core.records import TrackEnd
 from watchnet.store.schema import Camera, TrackRecord
 from watchnet.store.schema_journeys import (
     Follow,
@@ -70,6 +71,8 @@ class SightingInfo:
     lon: float | None = None
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     provisional: bool = False  # written while its track still ran; the final evidence will update it
+    entry: TrackEnd | None = None  # where its track came into the picture (foot point, px/s, height)
+    exit: TrackEnd | None = None  # where it left
 
 
 def _sighting_query() -> sa.Select[Any]:
@@ -77,7 +80,7 @@ def _sighting_query() -> sa.Select[Any]:
     return sa.select(
         s.c.id, _cameras.c.name.label("camera"), s.c.label, s.c.first_seen, s.c.last_seen, s.c.run_id,
         s.c.track_id, s.c.upper_colour, s.c.lower_colour, s.c.vehicle_colour, s.c.plate_key, _cameras.c.lat,
-        _cameras.c.lon, s.c.attributes,
+        _cameras.c.lon, s.c.attributes, s.c.ends,
     ).join(_cameras, _cameras.c.id == s.c.camera_id)
 
 
@@ -85,7 +88,7 @@ def _infos(conn: Connection, rows: Sequence[Any]) -> list[SightingInfo]:
     infos = [
         SightingInfo(int(r.id), r.camera, r.label, r.first_seen, r.last_seen, r.run_id, int(r.track_id),
                      r.upper_colour, r.lower_colour, r.vehicle_colour, r.plate_key, r.lat, r.lon,
-                     provisional=_is_provisional(r.attributes))
+                     provisional=_is_provisional(r.attributes), entry=_end(r.ends, "entry"), exit=_end(r.ends, "exit"))
         for r in rows
     ]
     if infos:
@@ -97,6 +100,10 @@ def _infos(conn: Connection, rows: Sequence[Any]) -> list[SightingInfo]:
         for sid, kind, blob in found:
             by_id[int(sid)].vectors[kind] = vector_from_bytes(blob)
     return infos
+
+
+def _end(ends: Any, key: str) -> TrackEnd | None:
+    return TrackEnd.from_list(ends.get(key)) if isinstance(ends, dict) else None
 
 
 def _is_provisional(attributes: Any) -> bool:

@@ -59,6 +59,9 @@ class SightingRecord(Base):
     plate_score: Mapped[float | None]
     thumbnail_path: Mapped[str | None] = mapped_column(sa.Text())
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: {"entry": [x, y, vx, vy, h], "exit": [...]}: foot point, px/s and box height where the track came
+    #: in and left (``TrackEnd``), for the linker's continuity cue
+    ends: Mapped[dict[str, Any] | None]
 
 
 class SightingVector(Base):

@@ -174,6 +174,7 @@ class SightingStore:
             "plate_score": float(plate_score) if isinstance(plate_score, int | float) else None,
             "thumbnail_path": s.thumbnail_path,
             "attributes": attrs,
+            "ends": {k: e.as_list() for k, e in (("entry", s.entry), ("exit", s.exit)) if e is not None} or None,
         }
 
     def _vectors(self, s: Sighting, sighting_id: int) -> list[dict[str, Any]]:
@@ -200,7 +201,7 @@ def _key(s: Sighting) -> tuple[str, int, datetime]:
 
 #: Columns a final sighting may change on its provisional row (camera, run, track and start stay).
 _UPDATABLE = ("last_seen", "upper_colour", "lower_colour", "vehicle_colour", "age_band", "gender", "plate",
-              "plate_key", "plate_score", "thumbnail_path", "attributes")
+              "plate_key", "plate_score", "thumbnail_path", "attributes", "ends")
 
 
 def update_sighting(conn: Connection, sighting_id: int, row: dict[str, Any], vectors: Sequence[dict[str, Any]]) -> None:

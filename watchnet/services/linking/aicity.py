@@ -3,7 +3,8 @@
 One line per box: ``camera_id obj_id frame_id xmin ymin width height xworld yworld``, space
 separated, integers except the world position; ``obj_id`` is the journey id (global across cameras),
 ``camera_id`` the 1-based position of the camera's name in sorted order (the mapping is returned, and
-written by the CLI next to the file), ``xworld yworld`` the camera's longitude and latitude when known, else -1.
+written by the CLI next to the file), ``xworld yworld`` the longitude and latitude of the box's foot point
+where the camera has a ground mapping, else the camera's own position when known, else -1.
 
 Boxes come from each track's stored path, which keeps every ``tracker.path_every``-th box; with
 ``interpolate`` the frames in between are filled linearly, as evaluation tools expect every frame.
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TextIO
 
+from watchnet.services.linking.topology import Topology
 from watchnet.store import journeys as repo
 from watchnet.store.db import Engine, read_connection
 
@@ -33,7 +35,8 @@ def _boxes(path: list[list[float]], interpolate: bool) -> Iterator[tuple[int, fl
 
 
 def rows(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
-         min_cameras: int = 1, interpolate: bool = True) -> tuple[list[tuple[float, ...]], dict[str, int]]:
+         min_cameras: int = 1, interpolate: bool = True,
+         topology: Topology | None = None) -> tuple[list[tuple[float, ...]], dict[str, int]]:
     """The export's rows (sorted by camera, frame, object) and the camera name -> id mapping."""
     with read_connection(engine) as conn:
         members = repo.all_journey_members(conn, since, until)
@@ -53,8 +56,10 @@ def rows(engine: Engine, *, since: datetime | None = None, until: datetime | Non
         xw: float = round(info.lon, 6) if info.lon is not None else -1
         yw: float = round(info.lat, 6) if info.lat is not None else -1
         for frame, cx, cy, w, h in _boxes(paths.get(m.sighting_id, []), interpolate):
+            foot = topology.to_map(info.camera, (cx, cy + h / 2)) if topology is not None else None
+            world = (xw, yw) if foot is None else (round(foot[1], 7), round(foot[0], 7))
             out.append((camera_ids[info.camera], m.journey_id, frame, round(cx - w / 2), round(cy - h / 2),
-                        round(w), round(h), xw, yw))
+                        round(w), round(h), *world))
     out.sort(key=lambda r: (r[0], r[2], r[1]))
     return out, camera_ids
 

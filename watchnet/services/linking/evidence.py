@@ -13,7 +13,9 @@ and the colour-layout "appearance" vector, as two cues (on the PETS bench the co
 people better than the re-id vector of the day, so neither replaces the other). A gait vector, when a
 future analyzer stores one as kind "gait", is a further cue (``gait_scale`` 0 keeps it unused until it
 measurably helps). Entry/exit zones, where declared for a camera pair, add ``zone_match`` or
-``zone_miss`` from where the earlier track ended and the later one began.
+``zone_miss`` from where the earlier track ended and the later one began. Continuity: the earlier
+track's exit (foot point and speed) carried on over the gap, compared with the later track's entry, in
+one camera's picture or across cameras with ground mappings (``continuity_error``).
 """
 
 from __future__ import annotations
@@ -97,7 +99,28 @@ def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold
         bound += cfg.plate_same
     if cfg.gait_scale > 0 and GAIT in a.vectors and GAIT in b.vectors:
         bound += cap
+    if cfg.continuity_scale > 0 and a.exit is not None and b.entry is not None:
+        bound += cap
     return bound
+
+
+def continuity_error(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingConfig) -> float | None:
+    """How far (in heights of the person) ``b`` appeared from where ``a``'s walk, carried on at its exit
+    speed for the gap, says it should be; the allowance grows with the gap (``continuity_tau_s``).
+
+    None when either end is unknown, the gap is beyond ``continuity_max_gap_s``, or the cameras differ and
+    one has no ground mapping.
+    """
+    if a.exit is None or b.entry is None:
+        return None
+    gap = gap_seconds(a, b)
+    if gap > cfg.continuity_max_gap_s:
+        return None
+    predicted = topo.carry(a.camera, a.exit, gap, b.camera)
+    if predicted is None:
+        return None
+    miss = math.hypot(predicted[0] - b.entry.x, predicted[1] - b.entry.y) / b.entry.height
+    return miss / (1.0 + max(gap, 0.0) / cfg.continuity_tau_s)
 
 
 def _zones(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingConfig,
@@ -167,6 +190,11 @@ def score_pair(a: SightingInfo, b: SightingInfo, topo: Topology, cfg: LinkingCon
     if model != "none":
         cues["transit"] = transit
         facts["transit_model"] = model
+    if cfg.continuity_scale > 0:
+        miss = continuity_error(a, b, topo, cfg)
+        if miss is not None:
+            cues["continuity"] = _soft(cfg.continuity_centre - miss, 0.0, cfg.continuity_scale, cap)
+            facts["continuity_error"] = round(miss, 2)
     zone = _zones(a, b, topo, cfg, ends or {})
     if zone is not None:
         cues["zones"] = zone

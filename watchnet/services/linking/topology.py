@@ -5,6 +5,11 @@ learned from confirmed links (``transit_bins``: per camera pair a histogram of t
 pair has ``linking.learn_min_links`` confirmed trips its histogram replaces the declared window: the
 transit cue then says how much likelier this gap is for the same person than a uniform guess.
 
+An optional ground mapping per camera (4+ spots in pixels and as lat/lon, ``CameraConfig.ground``)
+gives each camera a homography onto the map, so a person's walk can be carried from one camera's
+picture into the next one's (``carry``), as calibrated multi-camera trackers do; without it the
+continuity cue still works inside one camera.
+
 Why "no neighbours declared" means "every camera": a site that has not described its topology still
 gets links (space-time feasibility and appearance decide), and the first confirmed links teach it.
 """
@@ -14,7 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from watchnet.core.config import CameraConfig, LinkingConfig
+from watchnet.core.records import TrackEnd
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -45,6 +53,9 @@ class Topology:
     learned: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
     zones: dict[tuple[str, str], tuple[list[tuple[float, float]] | None, list[tuple[float, float]] | None]] = field(
         default_factory=dict)
+    #: per camera with a ground mapping: the homography from its pixels to metres east/north of ``origin``
+    ground: dict[str, np.ndarray] = field(default_factory=dict)
+    origin: tuple[float, float] | None = None
 
     @classmethod
     def from_cameras(cls, cameras: list[CameraConfig], cfg: LinkingConfig,
@@ -59,7 +70,41 @@ class Topology:
                     topo.zones[(cam.name, link.to)] = (link.exit_zone, link.entry_zone)
             for other in cam.overlaps:
                 topo.overlap.add(frozenset((cam.name, other)))
+        mapped = [c for c in cameras if c.ground]
+        if mapped:
+            spots = [p.map for c in mapped for p in c.ground or []]
+            topo.origin = (sum(p[0] for p in spots) / len(spots), sum(p[1] for p in spots) / len(spots))
+            for cam in mapped:
+                image = [p.image for p in cam.ground or []]
+                metres = [_east_north(p.map, topo.origin) for p in cam.ground or []]
+                topo.ground[cam.name] = homography(image, metres)
         return topo
+
+    def to_map(self, camera: str, point: tuple[float, float]) -> tuple[float, float] | None:
+        """A ground point in ``camera``'s pixels as (lat, lon), through its ground mapping (None without one)."""
+        h = self.ground.get(camera)
+        metres = None if h is None else _apply(h, point)
+        if metres is None or self.origin is None:
+            return None
+        lat = self.origin[0] + math.degrees(metres[1] / EARTH_RADIUS_M)
+        lon = self.origin[1] + math.degrees(metres[0] / (EARTH_RADIUS_M * math.cos(math.radians(self.origin[0]))))
+        return lat, lon
+
+    def carry(self, a: str, end: TrackEnd, gap_s: float, b: str) -> tuple[float, float] | None:
+        """Where in camera ``b``'s picture someone who left camera ``a`` at ``end`` should be ``gap_s`` later,
+        walking on at the same speed: in one picture directly, across cameras through their ground
+        mappings (None when either camera has none, or the point falls off the ground plane)."""
+        if a == b:
+            return end.x + end.vx * gap_s, end.y + end.vy * gap_s
+        ha, hb = self.ground.get(a), self.ground.get(b)
+        if ha is None or hb is None:
+            return None
+        here = _apply(ha, (end.x, end.y))
+        ahead = _apply(ha, (end.x + end.vx, end.y + end.vy))  # one second on, in metres
+        if here is None or ahead is None:
+            return None
+        walked = (here[0] + (ahead[0] - here[0]) * gap_s, here[1] + (ahead[1] - here[1]) * gap_s)
+        return _apply(np.linalg.inv(hb), walked)
 
     @property
     def declared(self) -> bool:
@@ -125,6 +170,47 @@ class Topology:
                                              "max_s": (max(hist) + 1) * width})
                 entry.update(trips=trips, typical_s=round(mean, 1))
         return sorted(out.values(), key=lambda e: -int(str(e.get("trips", 0))))
+
+
+def _east_north(point: tuple[float, float], origin: tuple[float, float]) -> tuple[float, float]:
+    """(lat, lon) as metres east and north of ``origin`` (flat earth: a site is a few km at most)."""
+    north = math.radians(point[0] - origin[0]) * EARTH_RADIUS_M
+    east = math.radians(point[1] - origin[1]) * EARTH_RADIUS_M * math.cos(math.radians(origin[0]))
+    return east, north
+
+
+def homography(src: list[tuple[float, float]], dst: list[tuple[float, float]]) -> np.ndarray:
+    """The 3x3 projective map taking ``src`` points to ``dst`` (least squares for more than four; DLT with
+    Hartley normalisation, so pixel and metre scales do not upset the solve)."""
+
+    def normaliser(points: np.ndarray) -> np.ndarray:
+        centre = points.mean(axis=0)
+        spread = float(np.sqrt(((points - centre) ** 2).sum(axis=1)).mean()) or 1.0
+        k = math.sqrt(2) / spread
+        return np.array([[k, 0, -k * centre[0]], [0, k, -k * centre[1]], [0, 0, 1]])
+
+    p, q = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    tp, tq = normaliser(p), normaliser(q)
+    ph = (tp @ np.column_stack([p, np.ones(len(p))]).T).T
+    qh = (tq @ np.column_stack([q, np.ones(len(q))]).T).T
+    rows = []
+    for (x, y, _), (u, v, _) in zip(ph, qh, strict=True):
+        rows.append([-x, -y, -1, 0, 0, 0, u * x, u * y, u])
+        rows.append([0, 0, 0, -x, -y, -1, v * x, v * y, v])
+    h = np.linalg.svd(np.asarray(rows))[2][-1].reshape(3, 3)
+    out = np.linalg.inv(tq) @ h @ tp
+    out = out / out[2, 2]
+    if (out @ np.array([*p.mean(axis=0), 1.0]))[2] < 0:  # sign fixed so points on the ground have w > 0
+        out = -out
+    return np.asarray(out)
+
+
+def _apply(h: np.ndarray, point: tuple[float, float]) -> tuple[float, float] | None:
+    """``h`` applied to a point; None beyond the horizon (w <= 0: not on the ground in front of the camera)."""
+    x, y, w = h @ np.array([point[0], point[1], 1.0])
+    if w <= 1e-12:
+        return None
+    return float(x / w), float(y / w)
 
 
 def inside(point: tuple[float, float], polygon: list[tuple[float, float]]) -> bool:

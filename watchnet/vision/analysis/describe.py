@@ -61,6 +61,7 @@ from watchnet.vision.analysis.colours import frame_levels
 from watchnet.vision.analysis.faces import FaceAnalyzer
 from watchnet.vision.analysis.plates import PlateVoter
 from watchnet.vision.analysis.reid import ReidEmbedder, resize_crop, track_embedding
+from watchnet.vision.analysis.track import track_end
 
 if TYPE_CHECKING:
     from watchnet.core.records import Face
@@ -249,6 +250,8 @@ class DescribeAnalyzer:
             thumbnail_path=self._save_thumbnail(track, state),
             reid_embedding=self._reid_embedding(state),
             provisional=provisional,
+            entry=track_end(track.head, at_start=True),
+            exit=track_end(track.tail, at_start=False),
         )
 
     def _reid_embedding(self, state: _TrackState) -> np.ndarray | None:

@@ -18,7 +18,16 @@ import supervision as sv
 from trackers import ByteTrackTracker
 
 from watchnet.core.config import TrackerConfig
-from watchnet.core.records import CLASSES, Frame, Track, TrackEvent, TrackEventKind, subset
+from watchnet.core.records import (
+    CLASSES,
+    ENDS_WINDOW_S,
+    Frame,
+    Track,
+    TrackEnd,
+    TrackEvent,
+    TrackEventKind,
+    subset,
+)
 
 
 @dataclass(slots=True)
@@ -125,6 +134,7 @@ class CameraTracker:
         if score > track.best_score:
             track.best_score = score
             track.best_xyxy = (float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3]))
+        _keep_ends(track, frame.timestamp, xyxy)
         if track.hits % self.config.path_every == 1 or self.config.path_every == 1:
             cx, cy = (xyxy[0] + xyxy[2]) / 2, (xyxy[1] + xyxy[3]) / 2
             track.path.append(
@@ -187,3 +197,32 @@ class CameraTracker:
         at_frame = track.first_frame if kind is TrackEventKind.APPEARED else track.last_frame
         at_time = track.first_seen if kind is TrackEventKind.APPEARED else track.last_seen
         return TrackEvent(self.camera, track.track_id, kind, track.label, at_frame, at_time)
+
+
+def _keep_ends(track: Track, timestamp: float, xyxy: np.ndarray) -> None:
+    """Remember the foot point and height while the track is young (head) and over its last second (tail)."""
+    point = (float(timestamp), float(xyxy[0] + xyxy[2]) / 2, float(xyxy[3]), float(xyxy[3] - xyxy[1]))
+    if timestamp - track.first_seen <= ENDS_WINDOW_S:
+        track.head.append(point)
+    track.tail.append(point)
+    while track.tail and track.tail[0][0] < timestamp - ENDS_WINDOW_S:
+        track.tail.pop(0)
+
+
+def track_end(points: list[tuple[float, float, float, float]], at_start: bool) -> TrackEnd | None:
+    """The entry (``at_start``) or exit of a track from its head or tail points.
+
+    Position and velocity come from a least-squares line through the points (a single box is jittery),
+    evaluated at the first or last time; with one point the velocity is unknown and taken as zero.
+    """
+    if not points:
+        return None
+    data = np.asarray(points, np.float64)
+    t, xy, height = data[:, 0], data[:, 1:3], float(np.median(data[:, 3]))
+    when = t[0] if at_start else t[-1]
+    if len(data) < 2 or float(t[-1] - t[0]) <= 1e-6:
+        x, y = xy[0] if at_start else xy[-1]
+        return TrackEnd(float(x), float(y), 0.0, 0.0, max(height, 1.0))
+    design = np.column_stack([t - when, np.ones_like(t)])
+    (vx, vy), (x, y) = np.linalg.lstsq(design, xy, rcond=None)[0]
+    return TrackEnd(float(x), float(y), float(vx), float(vy), max(height, 1.0))
