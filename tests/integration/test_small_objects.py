@@ -50,10 +50,10 @@ def test_distant_person_missed_by_whole_frame_is_found_with_tiles(detector: Dete
     assert row[5] < 130 and row[8] > 0.9
     config = Settings.load().detector
     whole = RegionSearch(detector.detect, SearchSettings.of(config.model_copy(update={"mode": "whole"})))
-    auto = RegionSearch(detector.detect, SearchSettings.of(config))  # the default: auto -> tiles above 720p
+    auto = RegionSearch(detector.detect, SearchSettings.of(config), detector.detect_fit)  # auto -> focus above 720p
     assert _person_iou(whole(frame), box) < 0.3
     assert _person_iou(auto(frame), box) >= 0.5
-    assert auto.mode == "tiles" and len(auto.searched) == 2
+    assert auto.mode == "focus" and len(auto.searched) == 2
 
 
 def test_motion_regions_search_where_things_moved(detector: Detector, shared_data: Path) -> None:
@@ -149,7 +149,7 @@ def test_shipped_formats_are_data(shared_data: Path) -> None:
 
 
 @pytest.mark.slow
-def test_annotated_video_outlines_the_searched_tiles(detector: Detector, shared_data: Path, tmp_path: Path) -> None:
+def test_annotated_video_outlines_the_searched_regions(detector: Detector, shared_data: Path, tmp_path: Path) -> None:
     import av
 
     from watchnet.runtime.runner import Runner, RunOptions
@@ -161,9 +161,9 @@ def test_annotated_video_outlines_the_searched_tiles(detector: Detector, shared_
     video = next((tmp_path / "videos").rglob("square.mp4"))
     with av.open(str(video)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="bgr24").astype(np.float32)
-    colour = np.array([0, 200, 255], np.float32)  # draw_searched's outline: tiles at x 0-1080 and 840-1920
+    colour = np.array([0, 200, 255], np.float32)  # draw_searched's outline: the focus window at x 480-1440
 
     def off(x: int) -> float:
-        return float(np.abs(first[100:1000, x] - colour).mean())
+        return float(np.abs(first[300:800, x] - colour).mean())
 
-    assert off(841) < off(860) - 40 and off(1078) < off(1060) - 40
+    assert off(481) < off(500) - 40 and off(1438) < off(1420) - 40

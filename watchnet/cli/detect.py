@@ -47,7 +47,7 @@ def _camera(settings: Settings, name: str | None) -> CameraConfig | None:
 
 def detect_image(detector: Detector, search: SearchSettings, image: np.ndarray, weak: bool) -> list[dict[str, Any]]:
     """The detections of one still, as JSON-ready dicts, best first."""
-    found = RegionSearch(detector.detect, search)(image)  # fresh per image: stills share no motion
+    found = RegionSearch(detector.detect, search, detector.detect_fit)(image)  # fresh per image: stills share no motion
     if not len(found):
         return []
     assert found.confidence is not None and found.class_id is not None

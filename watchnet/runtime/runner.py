@@ -50,7 +50,7 @@ class DetectorService:
     def __init__(self, detector: Detector, max_batch: int) -> None:
         self.detector = detector
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[np.ndarray, Future[sv.Detections]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[np.ndarray, Future[sv.Detections], bool] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="detector", daemon=True)
         self.calls = 0
         self.busy_s = 0.0
@@ -59,7 +59,13 @@ class DetectorService:
     def detect(self, image: np.ndarray) -> sv.Detections:
         """Detect in one image; blocks the calling camera thread until its result is ready."""
         future: Future[sv.Detections] = Future()
-        self._queue.put((image, future))
+        self._queue.put((image, future, False))
+        return future.result()
+
+    def detect_fit(self, image: np.ndarray) -> sv.Detections:
+        """``detect`` at a model input shaped like the image (``Detector.detect_fit``; the focus search)."""
+        future: Future[sv.Detections] = Future()
+        self._queue.put((image, future, True))
         return future.result()
 
     def close(self) -> None:
@@ -83,14 +89,19 @@ class DetectorService:
                 batch.append(nxt)
             started = time.perf_counter()
             try:
-                results = self.detector.detect([image for image, _ in batch])
+                results: list[sv.Detections | None] = [None] * len(batch)
+                for fit, run in ((False, self.detector.detect), (True, self.detector.detect_fit)):
+                    picked = [i for i, item in enumerate(batch) if item[2] is fit]
+                    for i, found in zip(picked, run([batch[i][0] for i in picked]) if picked else [], strict=True):
+                        results[i] = found
             except Exception as exc:  # a model failure fails these frames, not the service
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(exc)
                 continue
             self.busy_s += time.perf_counter() - started
             self.calls += len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
+                assert result is not None
                 future.set_result(result)
 
 
@@ -445,7 +456,8 @@ class Runner:
                     break
                 if pipeline is None:
                     fps = self._nominal_fps(camera)
-                    search = RegionSearch.for_camera(self.service.detect, self.settings.detector, camera)
+                    search = RegionSearch.for_camera(self.service.detect, self.settings.detector, camera,
+                                                      self.service.detect_fit)
                     pipeline = CameraPipeline(
                         camera, self.settings, search, fps,
                         snapshot_dir=self.settings.snapshots_dir / self._tag / camera.name,

@@ -48,6 +48,10 @@ class _NodeDetector:
     def detect(self, images: list[np.ndarray]) -> list[Any]:
         return [self.service.detect(image) for image in images]
 
+    def detect_fit(self, images: list[np.ndarray]) -> list[Any]:
+        """Each image at a model input shaped like it (the focus search of high-resolution cameras)."""
+        return [self.service.detect_fit(image) for image in images]
+
     def stats(self) -> dict[str, float]:
         return {"calls": float(self.service.calls), "busy_s": float(self.service.busy_s)}
 
@@ -63,6 +67,9 @@ class RemoteDetector:
 
     def detect(self, images: list[np.ndarray]) -> list[Any]:
         return list(ray.get(self.actor.detect.remote(images)))
+
+    def detect_fit(self, images: list[np.ndarray]) -> list[Any]:
+        return list(ray.get(self.actor.detect_fit.remote(images)))
 
 
 def node_detector(settings_json: str) -> Any:

@@ -48,7 +48,7 @@ export function settingsEditor(cam, onSaved) {
   const list = h("ul", { id: "shape-list", class: "shape-list" });
   const fps = h("input", { id: "set-fps", type: "number", min: 0, step: "any", value: s.fps_cap ?? "", placeholder: "no cap" });
   const mode = h("select", { id: "set-mode" }, h("option", { value: "" }, "as configured globally"),
-    ["auto", "whole", "tiles", "motion"].map((m) => h("option", { value: m, selected: s.detect_mode === m }, m)));
+    ["auto", "whole", "tiles", "motion", "focus"].map((m) => h("option", { value: m, selected: s.detect_mode === m }, m)));
   const minPx = h("input", { id: "set-minpx", type: "number", min: 0, step: 1, value: s.min_object_px ?? "", placeholder: "global" });
   const plates = h("input", { id: "set-plates", value: (s.plate_countries || []).join(", "), placeholder: "global, e.g. eu, cn", size: 14 });
   const heading = h("input", { id: "set-heading", type: "number", min: 0, max: 359.9, step: "any", value: s.heading ?? "", placeholder: "unknown" });
