@@ -85,12 +85,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                "text": "PETS 2009 S2.L1 View 001 (480x360, 10 fps, 795 frames) cut into 3 strips of 150 px "
                        "with 15 px blind gaps",
                "easier": "one camera's colours, light and viewpoint for all three; synchronised clocks; "
-                         "short blind gaps; one-hop topology (harder: narrow strips cut tracks short)"},
+                         "short blind gaps; one-hop topology; an exact shared ground plane for the continuity "
+                         "cue (real cameras need a surveyed 4-point mapping each, with errors) (harder: narrow "
+                         "strips cut tracks short)"},
     "halves": {"regions": {"left": (0, 220), "right": (260, 480)},
                "text": "PETS 2009 S2.L1 View 001 (480x360, 10 fps, 795 frames) cut into 2 regions of 220 px "
                        "with a 40 px blind gap (64 px of the 768x576 view, about 1.5-2 m of ground)",
                "easier": "one camera's colours, light and viewpoint on both sides (appearance barely changes); "
-                         "synchronised clocks; a short blind gap crossed in about 1 s; one camera pair; wider "
+                         "synchronised clocks; a short blind gap crossed in about 1 s; one camera pair; an exact "
+                         "shared ground plane for the continuity cue; wider "
                          "regions keep people in view longer, so per-camera tracks are longer and fewer "
                          "hand-overs are needed than with real, separate cameras"},
 }
@@ -596,10 +599,11 @@ def main() -> None:
 
     result = {
         "scenario": SCENARIOS[args.scenario]["text"], "scenario_name": args.scenario,
-        "note": "measured once on a shared machine (2 CPU cores shared with 3 other engineers' jobs; wall-clock "
-                "timings such as pipeline_s and linker ms are pessimistic, video-time metrics are unaffected); "
-                "cue weights fitted by bench/linking_fit.py on the strips run's first 39.7 s only "
-                "(handover.second_half is the part they were not fitted on)",
+        "note": "measured on a shared 2-core machine (wall-clock timings such as pipeline_s and linker ms are "
+                "pessimistic, video-time metrics are unaffected; pipeline_s is null when the captured run was "
+                "relinked with --reuse); cue weights fitted by bench/linking_fit.py on the nanodet strips run's "
+                "first 39.7 s only (handover.second_half is the part they were not fitted on); regions declare "
+                "ground mappings (continuity cue across cameras)",
         "cut_makes_easier": SCENARIOS[args.scenario]["easier"],
         "linking_mode": "online replay in hand-over order, provisional sightings on (provisional_after_s="
                         f"{settings.linking.provisional_after_s}, provisional_min_crops="

@@ -68,7 +68,8 @@ def detect(
     images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, ...)")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="watchnet YAML config")] = None,
     camera: Annotated[str | None, typer.Option("--camera", help="Use this configured camera's settings")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="auto, whole, tiles or motion (default: config)")] = None,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="auto, whole, focus, tiles or motion (default: config)")] = None,
     weak: Annotated[bool, typer.Option("--all", help="Also print weak boxes (below the confident threshold)")] = False,
 ) -> None:
     """Detect people and vehicles in still images; one JSON line per image."""
