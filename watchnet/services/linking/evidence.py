@@ -100,7 +100,7 @@ def ceiling(a: SightingInfo, b: SightingInfo, cfg: LinkingConfig, face_threshold
     if cfg.gait_scale > 0 and GAIT in a.vectors and GAIT in b.vectors:
         bound += cap
     if cfg.continuity_scale > 0 and a.exit is not None and b.entry is not None:
-        bound += cap
+        bound += min(cap, cfg.continuity_centre * cfg.continuity_scale)  # its best: a miss of zero
     return bound
 
 
