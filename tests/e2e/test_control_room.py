@@ -232,6 +232,7 @@ def test_map_search_timeline_audit_stats(console: Console, page_at: Any, shared_
     assert (page.locator("#map-scale text").text_content() or "").endswith("m")  # SVG: no inner_text
     assert page.locator("#map-legend").is_visible()
     assert page.locator("#map g[data-camera=stage] .heading").count() == 1  # heading from the configuration
+    page.wait_for_selector("#alert-markers g[data-alerts]")  # the alert rings come from a second request
     assert "alert" in (page.text_content("#alert-markers") or "")
     no_sideways_scroll(page)
     page.goto(console.url + "/#/search")
